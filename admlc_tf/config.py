@@ -1,0 +1,216 @@
+"""Experiment configuration: plain dataclasses, serialised to `<run_dir>/config.json`.
+
+Every command-line flag of `train.py` maps to exactly one field here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Optional
+
+
+@dataclasses.dataclass
+class FeatureConfig:
+    """Log-mel filterbank (MFB) features, as in Xu et al. 2017.
+
+    Attributes:
+      sample_rate: audio rate in Hz; DCASE 2016 Task 4 uses the 16 kHz chunks.
+      chunk_seconds: chunk length; shorter files are zero-padded, longer ones cut.
+      n_fft: STFT window length in samples (a periodic Hamming window).
+      hop_length: STFT hop in samples.
+      n_mels: number of mel bands.
+      fmin: lowest mel band edge in Hz.
+      fmax: highest mel band edge in Hz.
+      log_offset: added to the mel power before the log, so silence stays finite.
+    """
+
+    sample_rate: int = 16000
+    chunk_seconds: float = 4.0
+    n_fft: int = 512
+    hop_length: int = 256
+    n_mels: int = 40
+    fmin: float = 0.0
+    fmax: float = 8000.0
+    log_offset: float = 1e-6
+
+    @property
+    def num_samples(self) -> int:
+        return int(round(self.sample_rate * self.chunk_seconds))
+
+    @property
+    def num_frames(self) -> int:
+        """Frames per chunk: the STFT is not centred, so `1 + (samples - n_fft) // hop`."""
+        return 1 + (self.num_samples - self.n_fft) // self.hop_length
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the data comes from and how it is split.
+
+    Attributes:
+      data_dir: a CHiME-Home `chime_home` folder (or its parent); None uses the generated demo set.
+      fold: "1".."5" trains on the other development folds and validates on that fold; "all"
+        trains on the whole development set and tests on the evaluation list.
+      cache_dir: where the HDF5 feature caches live; None means `$ADMLC_DATA_HOME/features`
+        (default `~/.cache/admlc-tf/features`).
+      shuffle_buffer: tf.data shuffle buffer, in examples; a split no larger is shuffled fully.
+    """
+
+    data_dir: Optional[str] = None
+    fold: str = "all"
+    cache_dir: Optional[str] = None
+    shuffle_buffer: int = 8192
+
+
+@dataclasses.dataclass
+class PredictorConfig:
+    """The CGRNN predictor (see `admlc_tf.predictors.cgrnn` for the reference and deviations).
+
+    Attributes:
+      window_frames: frames per analysis window (33 in Xu et al.).
+      window_hop: hop between windows, in frames.
+      conv_filters: filters of each gated convolution block; one block per entry.
+      gru_units: units of each bidirectional GRU layer; one layer per entry.
+      dense_units: the dense layer before the output layer.
+      dropout: dropout rate after the dense layer.
+    """
+
+    window_frames: int = 33
+    window_hop: int = 10
+    conv_filters: tuple[int, ...] = (64, 64)
+    gru_units: tuple[int, ...] = (128, 128, 128)
+    dense_units: int = 500
+    dropout: float = 0.2
+
+
+@dataclasses.dataclass
+class CriticConfig:
+    """The critic f_C(x, y): representation branch on x, fused with y by dense layers.
+
+    Attributes:
+      representation_units: the representation branch, one block per entry: conv filters for a
+        `[frames, bands]` input, dense units for a feature vector.
+      embedding_units: size of the compact representation of x.
+      label_units: size of the dense embedding of the label vector before fusion.
+      fusion_units: the dense fusion layers `h`; `g` then maps to one logit.
+      dropout: dropout rate in the fusion layers.
+    """
+
+    representation_units: tuple[int, ...] = (32, 64)
+    embedding_units: int = 64
+    label_units: int = 32
+    fusion_units: tuple[int, ...] = (64, 32)
+    dropout: float = 0.0
+
+
+@dataclasses.dataclass
+class LossConfig:
+    """Eq. (3): `L_P(y_hat, y) + lam * BCE(s_pred, 1)`.
+
+    Attributes:
+      supervised: the supervised loss L_P: "ce" or "warp".
+      adversarial: train with the critic (ADMLC); False is the plain supervised baseline.
+      lam: the weight lambda of the adversarial term.
+    """
+
+    supervised: str = "ce"
+    adversarial: bool = True
+    lam: float = 0.1
+
+
+@dataclasses.dataclass
+class TrainerConfig:
+    """Algorithm 1 and the optimisation.
+
+    Attributes:
+      epochs: passes over the training split.
+      batch_size: N, the GLOBAL predictor batch (split across replicas).
+      critic_batch: M, the GLOBAL batch of ground-truth pairs for each critic step.
+      critic_every: l; the critic steps when the step number k (1-based) is a multiple of l.
+      critic_pretrain_steps: critic steps on compatible / incompatible pairs before Algorithm 1.
+      flip_prob: in pre-training, the chance of flipping each label entry of an incompatible
+        pair, on top of the one entry that is always flipped.
+      learning_rate: Adam learning rate of the predictor.
+      critic_learning_rate: Adam learning rate of the critic.
+      seed: seeds weights, shuffling and pre-training pairs.
+      checkpoint_every: steps between checkpoints (the last step is always saved).
+      log_every: steps between TensorBoard scalars.
+    """
+
+    epochs: int = 30
+    batch_size: int = 100
+    critic_batch: int = 100
+    critic_every: int = 1
+    critic_pretrain_steps: int = 100
+    flip_prob: float = 0.1
+    learning_rate: float = 1e-3
+    critic_learning_rate: float = 1e-3
+    seed: int = 0
+    checkpoint_every: int = 200
+    log_every: int = 10
+
+
+@dataclasses.dataclass
+class RuntimeConfig:
+    """Devices.
+
+    Attributes:
+      devices: devices for MirroredStrategy, e.g. ["/cpu:0", "/cpu:1"]; None uses every GPU, or
+        the CPU when there is none.
+    """
+
+    devices: Optional[list[str]] = None
+
+
+@dataclasses.dataclass
+class ExperimentConfig:
+    """One training run.
+
+    Attributes:
+      name: model name; the predictor is exported to `<export_dir>/<name>/<version>/`.
+      out_dir: run directory: config.json, checkpoints, TensorBoard logs, results.json.
+      export_dir: base folder of exported SavedModels.
+    """
+
+    name: str = "cgrnn"
+    out_dir: str = "runs/default"
+    export_dir: str = "saved_models"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    features: FeatureConfig = dataclasses.field(default_factory=FeatureConfig)
+    predictor: PredictorConfig = dataclasses.field(default_factory=PredictorConfig)
+    critic: CriticConfig = dataclasses.field(default_factory=CriticConfig)
+    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
+    runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ExperimentConfig":
+        return _from_dict(cls, values)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ExperimentConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _from_dict(cls, values: dict):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s): {sorted(unknown)}")
+    kwargs = {}
+    for name, value in values.items():
+        default = getattr(cls(), name)
+        if dataclasses.is_dataclass(default):
+            value = _from_dict(type(default), value)
+        elif isinstance(default, tuple):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)

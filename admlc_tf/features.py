@@ -1,0 +1,111 @@
+"""Log-mel filterbank (MFB) features: audio loading and the one feature definition.
+
+Features are `log(mel_matrix^T |STFT|^2 + log_offset)` with a periodic Hamming window and no
+centring. `mel_matrix` (librosa's Slaney filterbank) is built here once, so an in-graph front end
+can reuse the very same matrix as a constant.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import librosa
+import numpy as np
+import soundfile
+
+from admlc_tf.config import FeatureConfig
+from admlc_tf.errors import DataError
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_matrix(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    matrix = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    matrix = np.ascontiguousarray(matrix.T, dtype=np.float32)  # [n_fft // 2 + 1, n_mels]
+    matrix.setflags(write=False)
+    return matrix
+
+
+def mel_matrix(config: FeatureConfig) -> np.ndarray:
+    """Returns the `[n_fft // 2 + 1, n_mels]` mel filterbank (read-only)."""
+    return _mel_matrix(config.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax)
+
+
+def log_mel_spectrogram(waveform: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
+    """Computes log-mel features of one waveform.
+
+    Args:
+      waveform: `[n_samples]` float audio at `config.sample_rate`, n_samples >= n_fft.
+      config: the feature parameters.
+
+    Returns:
+      `[n_frames, n_mels]` float32, n_frames = 1 + (n_samples - n_fft) // hop_length.
+    """
+    stft = librosa.stft(np.asarray(waveform, dtype=np.float32), n_fft=config.n_fft,
+                        hop_length=config.hop_length, window="hamming", center=False)
+    power = np.square(np.abs(stft)).T  # [n_frames, n_fft // 2 + 1]
+    mel = power @ mel_matrix(config)  # [n_frames, n_mels]
+    return np.log(mel + config.log_offset).astype(np.float32)
+
+
+def load_waveform(path: str | Path, *, config: FeatureConfig) -> np.ndarray:
+    """Reads a WAV file as mono float32, zero-padded or cut to `config.num_samples`.
+
+    Multi-channel files are averaged to mono. The file's rate must equal `config.sample_rate`:
+    resampling silently would change the features the model was trained on.
+
+    Returns:
+      `[config.num_samples]` float32 in [-1, 1].
+
+    Raises:
+      DataError: the file is missing, unreadable, empty or at another sample rate.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"audio file {path} is missing: restore it or remove it from the list")
+    _check_wav_not_truncated(path)
+    try:
+        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(f"audio file {path} cannot be decoded ({reason}): replace it with an "
+                        "intact WAV from the original archive") from None
+    if rate != config.sample_rate:
+        raise DataError(f"audio file {path} is at {rate} Hz, expected {config.sample_rate} Hz: use "
+                        f"the .{config.sample_rate // 1000}kHz.wav chunks or resample the file")
+    if audio.shape[0] == 0:
+        raise DataError(f"audio file {path} holds no samples: replace it with an intact WAV")
+    waveform = audio.mean(axis=1)  # [n_samples]
+    if not np.all(np.isfinite(waveform)):
+        raise DataError(f"audio file {path} contains NaN or inf samples: replace it")
+    n = config.num_samples
+    return np.pad(waveform[:n], (0, max(0, n - waveform.shape[0])))
+
+
+def _check_wav_not_truncated(path: Path) -> None:
+    """Rejects a RIFF/WAVE file whose data chunk runs past the end of the file.
+
+    libsndfile reads such a file without complaint (it returns the samples that are there), so a
+    chunk cut short by an interrupted copy would otherwise be silently zero-padded.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header = f.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return  # not RIFF/WAVE: soundfile decides whether it can read it
+        offset = 12
+        while offset + 8 <= size:
+            f.seek(offset)
+            chunk_id, chunk_size = f.read(4), int.from_bytes(f.read(4), "little")
+            if chunk_id == b"data":
+                if offset + 8 + chunk_size > size:
+                    raise DataError(f"audio file {path} is truncated: its header announces "
+                                    f"{chunk_size} bytes of audio but the file ends after "
+                                    f"{size - offset - 8}; replace it with an intact copy")
+                return
+            offset += 8 + chunk_size + (chunk_size & 1)  # RIFF chunks are word-aligned
+
+
+def file_features(path: str | Path, *, config: FeatureConfig) -> np.ndarray:
+    """`[config.num_frames, n_mels]` log-mel features of one chunk file."""
+    return log_mel_spectrogram(load_waveform(path, config=config), config=config)

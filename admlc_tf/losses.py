@@ -1,0 +1,214 @@
+"""Per-example losses of ADMLC: supervised (Eq. 1) and adversarial (Eq. 3, 4).
+
+Every function here is pure TensorFlow: no variables, no Python state, no reduction over the
+batch. Each returns a `[batch]` float32 vector, so it runs on each replica inside `tf.function`
+and `tf.distribute` replica functions; the training step reduces the vector with
+`tf.nn.compute_average_loss(v, global_batch_size=...)` (STYLE.md (c)).
+
+Scores are logits everywhere: the predictor and the critic both end in an unactivated Dense
+layer, and the sigmoid is folded into the losses for numerical stability.
+
+The supervised losses are looked up by name through `SUPERVISED_LOSSES` /
+`get_supervised_loss`; each has the signature `loss(labels, logits) -> [batch]`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import tensorflow as tf
+
+SupervisedLoss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+
+def sigmoid_cross_entropy(labels, logits):
+    """Multi-label sigmoid cross-entropy, averaged over labels (the paper's "CE").
+
+    Runs on each replica. The mean (not the sum) over the label axis is deliberate: it matches
+    `keras.losses.binary_crossentropy`, which Xu et al.'s Keras predictor trains with, and keeps
+    the loss per label independent of the number of labels. This choice sets the scale of
+    lambda in Eq. (3): the supervised term is a per-label average (about 0.69 at chance), while
+    the adversarial term is one cross-entropy per example, so a lambda tuned for CE is
+    `n_labels` times larger than the lambda for a summed CE, and is not comparable with a
+    lambda tuned for WARP (a sum over label pairs).
+
+    Formula:
+    ```python
+    loss[i] = mean_j(max(z[i, j], 0) - z[i, j] * y[i, j] + log(1 + exp(-|z[i, j]|)))
+            = mean_j(-y log sigmoid(z) - (1 - y) log(1 - sigmoid(z)))
+    ```
+
+    Args:
+        labels: Ground-truth label vectors, `0.` or `1.`. shape = `[batch, n_labels]`.
+        logits: Predictor logits (no sigmoid applied). shape = `[batch, n_labels]`.
+
+    Returns:
+        The per-example loss, float32. shape = `[batch]`.
+
+    Example:
+
+    >>> loss = sigmoid_cross_entropy([[0., 1.], [0., 0.]], [[0., 0.], [2., -2.]])
+    >>> loss.shape
+    TensorShape([2])
+    >>> loss  # [log 2, (softplus(2) + softplus(-2)) / 2]
+    <tf.Tensor: ... numpy=array([0.6931, 1.1269], dtype=float32)>
+    """
+    logits = tf.cast(logits, tf.float32)
+    labels = tf.cast(labels, tf.float32)
+    per_label = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
+    return tf.reduce_mean(per_label, axis=-1)  # [batch]
+
+
+def warp(labels, logits, margin=1.0):
+    """WARP: Weighted Approximate-Rank Pairwise loss, with the exact rank (no sampling).
+
+    Runs on each replica. Weston, Bengio & Usunier (2011), used for multi-label tagging by Gong
+    et al. (2013; the paper's ref [17]). For each positive label `j` of an example, its
+    margin-penalised rank `r_j` is the number of negative labels `k` that violate the margin
+    (`margin - f_j + f_k > 0`). The label sets here are small (7 for DCASE 2016, a few hundred
+    for the image sets), so `r_j` is counted exactly over all `[n_labels, n_labels]` pairs
+    instead of being estimated by sampling negatives as Weston et al. do for large label sets.
+
+    Each positive contributes its summed pairwise hinge scaled by `L(r_j) / r_j`, with
+    `L(r) = sum_{a=1..r} 1/a`. This is Weston's form: the positive's loss equals `L(r_j)` times
+    its mean violating hinge, so it grows like `log r_j`, where plain pairwise ranking (weight 1
+    per pair) grows like `r_j`. Relative to pairwise ranking, WARP therefore down-weights
+    positives that sit below many negatives and concentrates on errors at the top of the list
+    (precision at k). (Gong et al. print the weight as `L(r_j)` per pair with a sampled `r_j`;
+    we follow Weston's normalised form.) The weight `L(r_j) / r_j` is a constant for the
+    gradient (`tf.stop_gradient`), as in Weston et al., where the rank is a count, not a
+    differentiable quantity.
+
+    Normalisation: none. The loss is a sum over the example's (positive, violating negative)
+    pairs, not divided by the number of positives or pairs, which is Weston's form. An example
+    with no positive or no negative label has no pairs and loss 0.
+
+    Formula:
+    ```python
+    h[i, j, k] = max(0, margin - f[i, j] + f[i, k])                 # j in Y_i, k in Ybar_i
+    r[i, j]    = #{k in Ybar_i : margin - f[i, j] + f[i, k] > 0}
+    loss[i]    = sum_{j in Y_i, r[i, j] > 0} L(r[i, j]) / r[i, j] * sum_{k in Ybar_i} h[i, j, k]
+    L(r)       = 1 + 1/2 + ... + 1/r
+    ```
+
+    Args:
+        labels: Ground-truth label vectors; a label is positive where `labels > 0.5`.
+            shape = `[batch, n_labels]`.
+        logits: Predictor scores `f` (logits; WARP is invariant to the sigmoid's absence).
+            shape = `[batch, n_labels]`.
+        margin: The hinge margin (1.0 in Weston et al. and Gong et al.).
+
+    Returns:
+        The per-example loss, float32. shape = `[batch]`.
+
+    Example:
+
+    >>> # Positive label 1 (score 0.) sits below both negatives: r = 2, L(2) / 2 = 0.75,
+    >>> # hinges 1 - 0 + 0.5 = 1.5 and 1 - 0 + 0.2 = 1.2, loss = 0.75 * 2.7 = 2.025.
+    >>> warp([[0., 1., 0.]], [[0.5, 0., 0.2]])
+    <tf.Tensor: ... numpy=array([2.025], dtype=float32)>
+    """
+    logits = tf.cast(logits, tf.float32)
+    positive = tf.cast(tf.cast(labels, tf.float32) > 0.5, tf.float32)  # [batch, n_labels]
+    negative = 1.0 - positive  # [batch, n_labels]
+
+    # Pairs (j, k): j indexes positives (axis 1), k negatives (axis 2).
+    pair_mask = positive[:, :, None] * negative[:, None, :]  # [batch, n_labels, n_labels]
+    violation = margin - logits[:, :, None] + logits[:, None, :]  # [batch, n_labels, n_labels]
+    hinge = tf.nn.relu(violation) * pair_mask  # [batch, n_labels, n_labels]
+    violates = tf.cast(violation > 0.0, tf.float32) * pair_mask  # [batch, n_labels, n_labels]
+    rank = tf.reduce_sum(violates, axis=2)  # [batch, n_labels]; r_j, 0 for negatives
+
+    # L(r) for r = 0..n_labels as a lookup table (exact harmonic numbers, L(0) = 0).
+    n_labels = tf.shape(logits)[-1]
+    inverse = 1.0 / tf.cast(tf.range(1, n_labels + 1), tf.float32)  # [n_labels]
+    harmonic = tf.concat([tf.zeros([1]), tf.cumsum(inverse)], axis=0)  # [n_labels + 1]
+    rank_index = tf.cast(tf.round(rank), tf.int32)  # [batch, n_labels]
+    rank_loss = tf.gather(harmonic, rank_index)  # [batch, n_labels]; L(r_j)
+    weight = tf.math.divide_no_nan(rank_loss, rank)  # [batch, n_labels]; 0 where r_j = 0
+    weight = tf.stop_gradient(weight)  # [batch, n_labels]
+
+    per_positive = weight * tf.reduce_sum(hinge, axis=2)  # [batch, n_labels]
+    return tf.reduce_sum(per_positive, axis=1)  # [batch]
+
+
+def score_cross_entropy(critic_logits, target):
+    """GAN cross-entropy of the critic's score, from its logit (Eq. 3 and Eq. 4).
+
+    Runs on each replica. With `s = sigmoid(logit)` and target `t`, the loss is
+    `-(t log s + (1 - t) log(1 - s))`, computed as `softplus(logit) - t * logit` in its stable
+    form (`tf.nn.sigmoid_cross_entropy_with_logits`), never as `log(sigmoid(.))`, so it stays
+    finite for any logit.
+
+    - Predictor side, Eq. (3): `L_CE(s_p, 1)` is `score_cross_entropy(critic(x, y_hat), 1.)`,
+      i.e. `-log s_p`.
+    - Critic side, Eq. (4): `L_CE([s_p, s_g], [0, 1])` is
+      `score_cross_entropy(critic(x, y_hat), 0.)` on the predicted batch (`-log(1 - s_p)`) plus
+      `score_cross_entropy(critic(x_g, y_g), 1.)` on the ground-truth batch (`-log s_g`); the
+      two batches (N and M examples) are averaged separately by the training step.
+
+    The paper prints Eq. (3) as `-1/N sum_i s_i log s_i` and Eq. (4) as
+    `-1/N sum_i (1 - s_p) log(1 - s_p) - 1/N sum_j s_g log s_g`. Those `s log s` terms are a
+    typo: the text says it follows the GAN cross-entropy [15, 19], which is `-log s_p` for the
+    predictor and `-log(1 - s_p) - log s_g` for the critic. An `s log s` term would not even be
+    monotonic in `s` (it is 0 at both `s = 0` and `s = 1`). We implement the standard GAN
+    cross-entropy.
+
+    Formula:
+    ```python
+    loss[i] = softplus(z[i]) - t[i] * z[i]
+            = -(t[i] * log(sigmoid(z[i])) + (1 - t[i]) * log(1 - sigmoid(z[i])))
+    ```
+
+    Args:
+        critic_logits: The critic's unactivated outputs. shape = `[batch]` or `[batch, 1]`.
+        target: The target score: a Python float `0.` or `1.`, or a tensor broadcastable to
+            `[batch]` (a `[batch, 1]` target is squeezed like the logits).
+
+    Returns:
+        The per-example loss, float32. shape = `[batch]`.
+
+    Example:
+
+    >>> score_cross_entropy([[0.], [2.]], 1.)  # -log sigmoid(z) = [log 2, softplus(-2)]
+    <tf.Tensor: ... numpy=array([0.6931, 0.1269], dtype=float32)>
+    """
+    logits = _squeeze_score(tf.cast(critic_logits, tf.float32), "critic_logits")  # [batch]
+    target = _squeeze_score(tf.cast(target, tf.float32), "target")  # [batch] or []
+    target = tf.broadcast_to(target, tf.shape(logits))  # [batch]
+    return tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits)  # [batch]
+
+
+def _squeeze_score(x, name):
+    """Turns a `[batch, 1]` score into `[batch]`; leaves `[batch]` and scalars alone."""
+    rank = x.shape.rank
+    if rank is None or rank <= 1:
+        return x
+    if rank == 2 and x.shape[-1] in (1, None):
+        return tf.squeeze(x, axis=-1)
+    raise ValueError(f"{name} must have shape [batch] or [batch, 1], got {x.shape}")
+
+
+SUPERVISED_LOSSES: dict[str, SupervisedLoss] = {
+    "ce": sigmoid_cross_entropy,
+    "warp": warp,
+}
+
+
+def get_supervised_loss(name: str) -> SupervisedLoss:
+    """Returns the supervised loss `loss(labels, logits) -> [batch]` registered as `name`.
+
+    Args:
+        name: A key of `SUPERVISED_LOSSES` (e.g. `"ce"`, `"warp"`).
+
+    Returns:
+        The loss function.
+
+    Raises:
+        ValueError: `name` is not a registered loss; the message lists the valid names.
+    """
+    try:
+        return SUPERVISED_LOSSES[name]
+    except KeyError:
+        valid = ", ".join(sorted(SUPERVISED_LOSSES))
+        raise ValueError(f"unknown supervised loss {name!r}; valid names: {valid}") from None

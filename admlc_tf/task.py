@@ -1,0 +1,157 @@
+"""Per-replica maths of ADMLC: one predictor update, one critic update, one pre-training update.
+
+Every method here runs on each replica inside `strategy.run`, on the replica's share of a global
+batch. Per-example losses are reduced with `tf.nn.compute_average_loss(global_batch_size=...)`,
+so summing the replicas' gradients (what MirroredStrategy's all-reduce does) gives exactly the
+gradient of the mean over the global batch. The returned scalars are already divided by the
+global batch: the caller reduces them across replicas with `ReduceOp.SUM`.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import keras
+import tensorflow as tf
+
+from admlc_tf.losses import get_supervised_loss, score_cross_entropy
+
+
+def _average(per_example: tf.Tensor, global_batch_size: int) -> tf.Tensor:
+    return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
+
+
+class AdmlcTask:
+    """The three update rules of Algorithm 1 and its critic pre-training.
+
+    Args:
+      predictor: f_P, a Keras model `[batch, ...] -> [batch, n_labels]` logits.
+      critic: f_C, a Keras model {"features", "labels"} -> `[batch, 1]` logit, or None for the
+        plain supervised baseline.
+      predictor_optimizer: updates the predictor's variables only.
+      critic_optimizer: updates the critic's variables only (None without a critic).
+      supervised_loss: name of L_P in `admlc_tf.losses.SUPERVISED_LOSSES`.
+      lam: lambda, the weight of the adversarial term of Eq. (3).
+      batch_size: N, the global predictor batch.
+      critic_batch: M, the global batch of ground-truth pairs.
+      flip_prob: pre-training: extra chance of flipping each label entry of a perturbed pair.
+    """
+
+    def __init__(self, predictor: keras.Model, critic: Optional[keras.Model], *,
+                 predictor_optimizer: keras.optimizers.Optimizer,
+                 critic_optimizer: Optional[keras.optimizers.Optimizer],
+                 supervised_loss: str, lam: float, batch_size: int, critic_batch: int,
+                 flip_prob: float):
+        self.predictor = predictor
+        self.critic = critic
+        self.predictor_optimizer = predictor_optimizer
+        self.critic_optimizer = critic_optimizer
+        self.supervised_loss = get_supervised_loss(supervised_loss)
+        self.lam = lam
+        self.batch_size = batch_size
+        self.critic_batch = critic_batch
+        self.flip_prob = flip_prob
+
+    @property
+    def adversarial(self) -> bool:
+        return self.critic is not None
+
+    def _critic_logits(self, x: tf.Tensor, labels: tf.Tensor, training: bool) -> tf.Tensor:
+        return self.critic({"features": x, "labels": labels}, training=training)[:, 0]  # [batch]
+
+    def predictor_step(self, x: tf.Tensor, y: tf.Tensor):
+        """Eq. (3): one predictor update on a batch; runs on each replica.
+
+        Args:
+          x: `[local_batch, ...]` inputs.
+          y: `[local_batch, n_labels]` ground truth.
+
+        Returns:
+          A dict of scalars (`loss`, `sup_loss`, and with a critic `adv_loss` and
+          `critic_score_pred`, the mean score s_p), and y_hat `[local_batch, n_labels]`,
+          the predictions before this update, detached, for the critic step.
+        """
+        with tf.GradientTape() as tape:
+            logits = self.predictor(x, training=True)  # [local_batch, n_labels]
+            y_hat = tf.sigmoid(logits)
+            sup_loss = _average(self.supervised_loss(y, logits), self.batch_size)
+            loss = sup_loss
+            if self.adversarial:
+                # The critic is frozen here: training=False, and only predictor variables move.
+                s_pred = self._critic_logits(x, y_hat, training=False)  # [local_batch]
+                adv_loss = _average(score_cross_entropy(s_pred, 1.0), self.batch_size)
+                loss = loss + self.lam * adv_loss
+        variables = self.predictor.trainable_variables
+        self.predictor_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        logs = {"loss": loss, "sup_loss": sup_loss}
+        if self.adversarial:
+            logs["adv_loss"] = adv_loss
+            logs["critic_score_pred"] = _average(tf.sigmoid(s_pred), self.batch_size)
+        return logs, tf.stop_gradient(y_hat)
+
+    def critic_step(self, x: tf.Tensor, y_hat: tf.Tensor, x_gt: tf.Tensor, y_gt: tf.Tensor):
+        """Eq. (4): one critic update; runs on each replica.
+
+        Args:
+          x: `[local_batch, ...]` the predictor step's inputs.
+          y_hat: `[local_batch, n_labels]` the predictor step's predictions (score -> 0).
+          x_gt: `[local_critic_batch, ...]` an independently sampled batch of M inputs.
+          y_gt: `[local_critic_batch, n_labels]` their ground truth (score -> 1).
+
+        Returns:
+          Scalars `critic_loss`, `critic_score_pred` and `critic_score_gt` (mean scores).
+        """
+        with tf.GradientTape() as tape:
+            s_pred = self._critic_logits(x, y_hat, training=True)
+            s_gt = self._critic_logits(x_gt, y_gt, training=True)
+            loss = (_average(score_cross_entropy(s_pred, 0.0), self.batch_size)
+                    + _average(score_cross_entropy(s_gt, 1.0), self.critic_batch))
+        variables = self.critic.trainable_variables
+        self.critic_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return {"critic_loss": loss,
+                "critic_score_pred": _average(tf.sigmoid(s_pred), self.batch_size),
+                "critic_score_gt": _average(tf.sigmoid(s_gt), self.critic_batch)}
+
+    def critic_pretrain_step(self, x: tf.Tensor, y: tf.Tensor, seed: tf.Tensor):
+        """Critic pre-training on compatible and incompatible pairs; runs on each replica.
+
+        Compatible pairs (x_i, y_i) regress to 1. Two kinds of incompatible pairs regress to 0,
+        with half the weight each so both classes weigh the same: (x_i, y_j), another example's
+        labels (the batch rolled by one), and y_i with one random entry flipped (a label added
+        or removed) plus every other entry flipped with probability `flip_prob`.
+
+        Args:
+          x: `[local_batch, ...]` inputs.
+          y: `[local_batch, n_labels]` ground truth.
+          seed: `[2]` int32 stateless seed; the replica id is folded in.
+
+        Returns:
+          Scalars `pretrain_loss`, `critic_score_gt` and `critic_score_incompatible`.
+        """
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        seed = tf.random.experimental.stateless_fold_in(seed, replica)
+        pick_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        num_labels = tf.shape(y)[1]
+        picked = tf.one_hot(tf.random.stateless_uniform(tf.shape(y)[:1], pick_seed, 0, num_labels,
+                                                        dtype=tf.int32), num_labels)
+        extra = tf.cast(tf.random.stateless_uniform(tf.shape(y), flip_seed) < self.flip_prob,
+                        y.dtype)
+        perturbed = tf.abs(y - tf.maximum(picked, extra))  # [local_batch, n_labels]
+        other = tf.roll(y, shift=1, axis=0)
+        with tf.GradientTape() as tape:
+            s_true = self._critic_logits(x, y, training=True)
+            s_other = self._critic_logits(x, other, training=True)
+            s_perturbed = self._critic_logits(x, perturbed, training=True)
+            loss = (_average(score_cross_entropy(s_true, 1.0), self.critic_batch)
+                    + 0.5 * _average(score_cross_entropy(s_other, 0.0), self.critic_batch)
+                    + 0.5 * _average(score_cross_entropy(s_perturbed, 0.0), self.critic_batch))
+        variables = self.critic.trainable_variables
+        self.critic_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        s_incompatible = tf.sigmoid(tf.concat([s_other, s_perturbed], axis=0))
+        return {"pretrain_loss": loss,
+                "critic_score_gt": _average(tf.sigmoid(s_true), self.critic_batch),
+                "critic_score_incompatible": _average(s_incompatible, 2 * self.critic_batch)}
+
+    def predict_step(self, x: tf.Tensor) -> tf.Tensor:
+        """`[batch, ...] -> [batch, n_labels]` probabilities, inference mode."""
+        return tf.sigmoid(self.predictor(x, training=False))

@@ -1,0 +1,242 @@
+"""The training loop of Algorithm 1 under tf.distribute, with checkpoints and TensorBoard.
+
+The Trainer owns what is shared across steps: the strategy, both models and optimizers (built
+inside `strategy.scope()`), the checkpoint and the summary writers. The maths of each update is in
+`admlc_tf.task.AdmlcTask`; here each update is wrapped in its own `tf.function` around
+`strategy.run`, and the Python loop decides when the critic steps (Algorithm 1's `mod(k, l)`).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from admlc_tf.config import ExperimentConfig, RuntimeConfig
+from admlc_tf.data.pipeline import ChunkRows, evaluation_batches, training_stream
+from admlc_tf.errors import AdmlcError
+from admlc_tf.metrics import per_label_eer
+from admlc_tf.task import AdmlcTask
+
+
+def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
+    """MirroredStrategy over `runtime.devices`, every GPU, or the CPU when there is no GPU."""
+    devices = runtime.devices
+    if not devices:
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus] or ["/cpu:0"]
+    # All-reduce across CPU devices has no NCCL: reduce to one device instead.
+    cross_device_ops = None
+    if not any("GPU" in d.upper() for d in devices):
+        cross_device_ops = tf.distribute.ReductionToOneDevice()
+    return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device_ops)
+
+
+def _sum(strategy: tf.distribute.Strategy, logs: dict) -> dict:
+    return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in logs.items()}
+
+
+class Trainer:
+    """Runs critic pre-training and Algorithm 1 on one strategy.
+
+    Args:
+      config: the experiment; `trainer`, `loss` and `data.shuffle_buffer` are read here.
+      strategy: a tf.distribute strategy; models and optimizers are built in its scope.
+      build_predictor: returns a fresh predictor (logits out).
+      build_critic: returns a fresh critic, or None for the plain baseline.
+      run_dir: where checkpoints and TensorBoard logs go; None keeps nothing on disk.
+    """
+
+    def __init__(self, config: ExperimentConfig, strategy: tf.distribute.Strategy, *,
+                 build_predictor: Callable[[], keras.Model],
+                 build_critic: Optional[Callable[[], keras.Model]],
+                 run_dir: Optional[str | Path] = None):
+        self.config = config
+        self.strategy = strategy
+        train = config.trainer
+        with strategy.scope():
+            keras.utils.set_random_seed(train.seed)
+            predictor = build_predictor()
+            critic = build_critic() if (config.loss.adversarial and build_critic) else None
+            predictor_optimizer = keras.optimizers.Adam(train.learning_rate)
+            predictor_optimizer.build(predictor.trainable_variables)
+            critic_optimizer = None
+            if critic is not None:
+                critic_optimizer = keras.optimizers.Adam(train.critic_learning_rate)
+                critic_optimizer.build(critic.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.pretrain_step = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                             name="pretrain_step")
+            tracked = dict(step=self.step, pretrain_step=self.pretrain_step, predictor=predictor,
+                           predictor_optimizer=predictor_optimizer)
+            if critic is not None:
+                tracked.update(critic=critic, critic_optimizer=critic_optimizer)
+            self.checkpoint = tf.train.Checkpoint(**tracked)
+        self.task = AdmlcTask(predictor, critic, predictor_optimizer=predictor_optimizer,
+                              critic_optimizer=critic_optimizer,
+                              supervised_loss=config.loss.supervised, lam=config.loss.lam,
+                              batch_size=train.batch_size, critic_batch=train.critic_batch,
+                              flip_prob=train.flip_prob)
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.manager = None
+        if self.run_dir:
+            self.manager = tf.train.CheckpointManager(self.checkpoint, self.run_dir / "checkpoints",
+                                                      max_to_keep=3)
+        self._build_step_functions()
+
+    @property
+    def predictor(self) -> keras.Model:
+        return self.task.predictor
+
+    @property
+    def critic(self) -> Optional[keras.Model]:
+        return self.task.critic
+
+    def _build_step_functions(self):
+        strategy, task = self.strategy, self.task
+
+        @tf.function
+        def predictor_step(x, y):
+            logs, y_hat = strategy.run(task.predictor_step, args=(x, y))
+            return _sum(strategy, logs), y_hat
+
+        @tf.function
+        def critic_step(x, y_hat, x_gt, y_gt):
+            return _sum(strategy, strategy.run(task.critic_step, args=(x, y_hat, x_gt, y_gt)))
+
+        @tf.function
+        def critic_pretrain_step(x, y, seed):
+            return _sum(strategy, strategy.run(task.critic_pretrain_step, args=(x, y, seed)))
+
+        @tf.function
+        def predict_step(x):
+            return task.predict_step(x)
+
+        self.predictor_step = predictor_step
+        self.critic_step = critic_step
+        self.critic_pretrain_step = critic_pretrain_step
+        self._predict_step = predict_step
+
+    def restore(self) -> bool:
+        """Restores the latest checkpoint of `run_dir`, if any; True when one was restored."""
+        if not self.manager or not self.manager.latest_checkpoint:
+            return False
+        try:
+            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+        except (tf.errors.OpError, AssertionError, ValueError) as e:
+            raise AdmlcError(f"checkpoint {self.manager.latest_checkpoint} cannot be restored "
+                             f"({str(e).splitlines()[0]}): delete {self.run_dir / 'checkpoints'} "
+                             "or pass another --out") from None
+        return True
+
+    def _distribute(self, dataset: tf.data.Dataset):
+        return iter(self.strategy.experimental_distribute_dataset(dataset))
+
+    def predict(self, rows: ChunkRows, batch_size: Optional[int] = None) -> np.ndarray:
+        """`[len(rows), n_labels]` probabilities, in `rows` order; runs on the host."""
+        batches = evaluation_batches(rows, batch_size=batch_size or self.config.trainer.batch_size)
+        return np.concatenate([self._predict_step(x).numpy() for x, _ in batches])
+
+    def fit(self, train_rows: ChunkRows, validation_rows: Optional[ChunkRows] = None,
+            verbose: bool = True) -> list[dict]:
+        """Critic pre-training, then Algorithm 1 for `config.trainer.epochs` epochs.
+
+        Resumes from the latest checkpoint in `run_dir`: the step counters, both models, both
+        optimizers and the data position (the streams are seeded, so skipping the batches already
+        used restores them).
+
+        Returns:
+          One dict per epoch trained in this call: mean training scalars, and
+          `val_mean_eer` when `validation_rows` is given.
+        """
+        cfg = self.config.trainer
+        self.restore()
+        steps_per_epoch = len(train_rows) // cfg.batch_size
+        if steps_per_epoch == 0:
+            raise AdmlcError(f"the training split has {len(train_rows)} chunks, fewer than "
+                             f"--batch-size {cfg.batch_size}: lower the batch size")
+        total_steps = cfg.epochs * steps_per_epoch
+        writer = val_writer = None
+        if self.run_dir:
+            writer = tf.summary.create_file_writer(str(self.run_dir / "train"))
+            val_writer = tf.summary.create_file_writer(str(self.run_dir / "validation"))
+
+        critic_batches_used = int(self.pretrain_step.numpy())
+        if self.critic is not None:
+            critic_batches_used += int(self.step.numpy()) // cfg.critic_every
+            critic_stream = self._distribute(training_stream(
+                train_rows, batch_size=cfg.critic_batch, seed=cfg.seed + 1,
+                shuffle_buffer=self.config.data.shuffle_buffer, skip_batches=critic_batches_used))
+            self._pretrain_critic(critic_stream, writer, verbose)
+
+        start = int(self.step.numpy())
+        stream = self._distribute(training_stream(
+            train_rows, batch_size=cfg.batch_size, seed=cfg.seed,
+            shuffle_buffer=self.config.data.shuffle_buffer, skip_batches=start))
+        progress = keras.utils.Progbar(total_steps, stateful_metrics=None) if verbose else None
+        if progress and start:
+            progress.update(start)
+        history, epoch_logs = [], {}
+        for k in range(start + 1, total_steps + 1):
+            x, y = next(stream)
+            logs, y_hat = self.predictor_step(x, y)
+            if self.critic is not None and k % cfg.critic_every == 0:
+                x_gt, y_gt = next(critic_stream)
+                logs.update(self.critic_step(x, y_hat, x_gt, y_gt))
+            logs = {name: float(value) for name, value in logs.items()}
+            self.step.assign(k)
+            if not math.isfinite(logs["loss"]):
+                raise AdmlcError(f"the loss is not finite at step {k}: lower --lr or check the "
+                                 "features for NaN; the last good checkpoint is kept")
+            for name, value in logs.items():
+                epoch_logs.setdefault(name, []).append(value)
+            if writer and k % cfg.log_every == 0:
+                with writer.as_default(step=k):
+                    for name, value in logs.items():
+                        tf.summary.scalar(name, value)
+            if progress:
+                progress.update(k, values=[(n, v) for n, v in logs.items()
+                                           if n in ("sup_loss", "adv_loss", "critic_loss")])
+            if self.manager and (k % cfg.checkpoint_every == 0 or k == total_steps):
+                self.manager.save(checkpoint_number=k)
+            if k % steps_per_epoch == 0:
+                summary = {n: float(np.mean(v)) for n, v in epoch_logs.items()}
+                summary["epoch"] = k // steps_per_epoch
+                epoch_logs = {}
+                if validation_rows is not None:
+                    summary["val_mean_eer"] = float(np.nanmean(per_label_eer(
+                        validation_rows.labels, self.predict(validation_rows))))
+                    if val_writer:
+                        with val_writer.as_default(step=k):
+                            tf.summary.scalar("mean_eer", summary["val_mean_eer"])
+                history.append(summary)
+        for w in (writer, val_writer):
+            if w:
+                w.flush()
+        return history
+
+    def _pretrain_critic(self, critic_stream, writer, verbose: bool):
+        cfg = self.config.trainer
+        start = int(self.pretrain_step.numpy())
+        if start >= cfg.critic_pretrain_steps:
+            return
+        if verbose:
+            print(f"Pre-training the critic for {cfg.critic_pretrain_steps} steps")
+        progress = keras.utils.Progbar(cfg.critic_pretrain_steps) if verbose else None
+        for k in range(start + 1, cfg.critic_pretrain_steps + 1):
+            x, y = next(critic_stream)
+            logs = self.critic_pretrain_step(x, y, tf.constant([cfg.seed, k], dtype=tf.int32))
+            self.pretrain_step.assign(k)
+            logs = {name: float(value) for name, value in logs.items()}
+            if writer and k % cfg.log_every == 0:
+                with writer.as_default(step=k):
+                    for name, value in logs.items():
+                        tf.summary.scalar(f"pretrain/{name}", value)
+            if progress:
+                progress.update(k, values=list(logs.items()))
+        if self.manager:
+            self.manager.save(checkpoint_number=0)

@@ -1,0 +1,22 @@
+"""Test session set-up: four logical CPU devices, so MirroredStrategy is tested without a GPU.
+
+The split must happen before TensorFlow initialises its devices, hence at import time here.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+NUM_LOGICAL_CPUS = 4
+_cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    _cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(NUM_LOGICAL_CPUS)])
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_home(tmp_path_factory, monkeypatch):
+    """Keeps generated data and feature caches out of the user's ~/.cache."""
+    monkeypatch.setenv("ADMLC_DATA_HOME", str(tmp_path_factory.getbasetemp() / "data-home"))

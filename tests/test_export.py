@@ -1,0 +1,103 @@
+"""Exporting the predictor for TF Serving: versions, round trip, and what the graph holds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+
+from admlc_tf.config import PredictorConfig
+from admlc_tf.errors import AdmlcError
+from admlc_tf.export import ExportedPredictor, export_predictor, next_version
+from admlc_tf.predictors.cgrnn import build_cgrnn
+
+LABELS = list("cmfvpbo")
+
+
+def tiny_predictor():
+    config = PredictorConfig(conv_filters=(4,), gru_units=(6,), dense_units=8)
+    return build_cgrnn(66, 40, 7, config=config, feature_mean=np.full(40, -5.0),
+                       feature_variance=np.full(40, 4.0))
+
+
+def export(model, base):
+    return export_predictor(model, base_dir=base, name="tagger", label_names=LABELS,
+                            metadata={"labels": LABELS, "features": {"n_mels": 40}})
+
+
+def graph_ops(version_dir):
+    """Every op type in the SavedModel's graph and function library."""
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((version_dir / "saved_model.pb").read_bytes())
+    ops = set()
+    for meta in saved.meta_graphs:
+        ops |= {node.op for node in meta.graph_def.node}
+        for function in meta.graph_def.library.function:
+            ops |= {node.op for node in function.node_def}
+    return ops
+
+
+class TestExportPredictor:
+    def test_round_trip_gives_the_in_memory_outputs(self, tmp_path):
+        model = tiny_predictor()
+        path = export(model, tmp_path)
+        assert path == tmp_path / "tagger" / "1"
+        loaded = ExportedPredictor(path)
+        x = np.random.default_rng(0).normal(-5, 2, size=(3, 66, 40)).astype(np.float32)
+        out = loaded(x)
+        assert set(out) == {"probabilities", "logits"}
+        np.testing.assert_allclose(out["logits"], model(x, training=False), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(out["probabilities"], tf.sigmoid(model(x, training=False)),
+                                   rtol=1e-5, atol=1e-6)
+        assert loaded.label_names == LABELS
+        assert loaded.metadata["features"] == {"n_mels": 40}
+
+    def test_signature_is_named_for_serving_clients(self, tmp_path):
+        path = export(tiny_predictor(), tmp_path)
+        signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+        inputs = signature.structured_input_signature[1]
+        assert list(inputs) == ["features"]
+        assert inputs["features"].shape.as_list() == [None, 66, 40]
+        assert set(signature.structured_outputs) == {"probabilities", "logits"}
+
+    def test_versions_count_up_and_nothing_temporary_is_left(self, tmp_path):
+        model = tiny_predictor()
+        export(model, tmp_path)
+        (tmp_path / "tagger" / "7").mkdir()
+        (tmp_path / "tagger" / "notes").mkdir()
+        assert export(model, tmp_path) == tmp_path / "tagger" / "8"
+        assert sorted(p.name for p in (tmp_path / "tagger").iterdir()) == ["1", "7", "8", "notes"]
+        assert next_version(tmp_path / "missing") == 1
+
+    def test_graph_has_only_core_ops_and_no_critic_or_optimizer(self, tmp_path):
+        path = export(tiny_predictor(), tmp_path)
+        ops = sorted(graph_ops(path))
+        # A fresh interpreter without tensorflow-io knows only core TensorFlow's ops.
+        unknown = subprocess.run(
+            [sys.executable, "-c",
+             "import json, sys\n"
+             "from tensorflow.python.framework import op_def_registry\n"
+             "print(json.dumps([op for op in json.load(sys.stdin) if op_def_registry.get(op) is None]))"],
+            input=json.dumps(ops), capture_output=True, text=True, check=True,
+            env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
+        assert json.loads(unknown.stdout.strip().splitlines()[-1]) == []
+        assert not [op for op in ops if op.startswith("IO>")]
+        names = [v.name for v in tf.saved_model.load(str(path)).variables]
+        assert names and not [n for n in names if "critic" in n or "adam" in n.lower()
+                              or "iteration" in n]
+
+
+class TestExportedPredictor:
+    def test_a_folder_of_versions_is_refused_with_a_hint(self, tmp_path):
+        export(tiny_predictor(), tmp_path)
+        with pytest.raises(AdmlcError, match=r"holds versions: pass .*tagger/<version>"):
+            ExportedPredictor(tmp_path / "tagger")
+
+    def test_a_missing_path_is_refused(self, tmp_path):
+        with pytest.raises(AdmlcError, match="not an exported model version"):
+            ExportedPredictor(tmp_path / "nothing" / "1")

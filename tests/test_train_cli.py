@@ -1,0 +1,95 @@
+"""`train.py` and `evaluate.py` end to end, as a user runs them, on a tiny generated set."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from admlc_tf.data.demo import generate_demo_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_MODEL = ["--conv-filters", "4", "--gru-units", "8", "--critic-pretrain-steps", "3",
+              "--batch-size", "8", "--epochs", "2", "--quiet"]
+
+
+def run(script, *args, data_home):
+    env = {**os.environ, "ADMLC_DATA_HOME": str(data_home)}
+    return subprocess.run([sys.executable, script, *map(str, args)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    return generate_demo_dataset(root, n_segments_dev=5, n_segments_eval=2, chunks_per_segment=4)
+
+
+@pytest.mark.slow
+class TestTrainThenEvaluate:
+    def test_trains_exports_and_evaluate_reproduces_the_eer(self, tiny_set, tmp_path):
+        out, models = tmp_path / "run", tmp_path / "saved_models"
+        train = run("train.py", "--data-dir", tiny_set, "--out", out, "--export-dir", models,
+                    "--name", "tiny", *TINY_MODEL, data_home=tmp_path)
+        assert train.returncode == 0, train.stderr
+        assert "ave" in train.stdout and "Exported the predictor to" in train.stdout
+        results = json.loads((out / "results.json").read_text())
+        assert results["split"] == "evaluation" and results["n_chunks"] == 8
+        assert results["export"] == str(models / "tiny" / "1")
+        assert len(results["history"]) == 2
+        config = json.loads((out / "config.json").read_text())
+        assert config["data"]["data_dir"] == str(tiny_set)
+        assert config["predictor"]["gru_units"] == [8]
+        assert list((out / "checkpoints").glob("ckpt-*.index"))
+
+        evaluate = run("evaluate.py", "--model", models / "tiny" / "1", "--data-dir", tiny_set,
+                       "--json", tmp_path / "eer.json", "--quiet", data_home=tmp_path)
+        assert evaluate.returncode == 0, evaluate.stderr
+        report = json.loads((tmp_path / "eer.json").read_text())
+        assert report["n_chunks"] == 8
+        assert list(report["eer"]) == list("cmfvpbo")
+        for label, value in results["eer"].items():
+            assert report["eer"][label] == pytest.approx(value, abs=1e-6)
+
+    def test_fold_and_plain_baseline(self, tiny_set, tmp_path):
+        out = tmp_path / "run"
+        train = run("train.py", "--data-dir", tiny_set, "--fold", "2", "--no-adversarial",
+                    "--loss", "warp", "--out", out, "--export-dir", tmp_path / "m",
+                    *TINY_MODEL, data_home=tmp_path)
+        assert train.returncode == 0, train.stderr
+        results = json.loads((out / "results.json").read_text())
+        assert results["split"] == "fold-2" and results["n_chunks"] == 4
+        assert "critic_loss" not in results["history"][0]
+        config = json.loads((out / "config.json").read_text())
+        assert config["loss"] == {"supervised": "warp", "adversarial": False, "lam": 0.1}
+
+
+class TestArguments:
+    def test_help_explains_the_paper_options(self):
+        text = run("train.py", "--help", data_home="/nonexistent").stdout
+        for flag in ("--data-dir", "--fold", "--loss", "--no-adversarial", "--lambda",
+                     "--critic-every", "--critic-batch", "--critic-pretrain-steps", "--epochs",
+                     "--batch-size", "--lr", "--seed", "--out"):
+            assert flag in text
+
+    def test_bad_settings_exit_2_with_one_line(self, tmp_path):
+        for args, words in ((["--fold", "7"], "--fold 7"), (["--loss", "hinge"], "--loss hinge"),
+                            (["--epochs", "0"], "--epochs 0")):
+            result = run("train.py", *args, "--out", tmp_path / "r", data_home=tmp_path)
+            assert result.returncode == 2
+            assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+            assert words in result.stderr
+            assert not (tmp_path / "r").exists()
+
+    def test_resuming_with_other_settings_is_refused(self, tiny_set, tmp_path):
+        out = tmp_path / "run"
+        out.mkdir()
+        (out / "config.json").write_text(json.dumps({"loss": {"lam": 0.5}}))
+        result = run("train.py", "--data-dir", tiny_set, "--out", out, *TINY_MODEL,
+                     data_home=tmp_path)
+        assert result.returncode == 2
+        assert "loss.lam: 0.5 -> 0.1" in result.stderr

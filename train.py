@@ -1,0 +1,122 @@
+"""Train an ADMLC audio tagger (CGRNN predictor + critic) and export the predictor.
+
+    python train.py                                  # generated demo set, small model
+    python train.py --data-dir chime_home --fold 1   # DCASE 2016 Task 4, validate on fold 1
+    python train.py --data-dir chime_home --fold all --loss warp --no-adversarial
+
+Each flag sets one field of `admlc_tf.config.ExperimentConfig`; flags not given keep the
+defaults (the demo defaults without --data-dir, the paper's with it) or the --config file's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+
+# Level 3: the GPU build logs plugin-registration noise at error level on CPU-only machines;
+# real failures still surface as Python exceptions.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from admlc_tf.cli import run_cli  # noqa: E402
+from admlc_tf.config import ExperimentConfig  # noqa: E402
+
+# flag -> (config section, field, type, help)
+FLAGS = {
+    "--data-dir": ("data", "data_dir", str,
+                   "CHiME-Home `chime_home` folder (or its parent); default: the generated demo set"),
+    "--fold": ("data", "fold", str,
+               "1..5: train on the other development folds, validate on this one; "
+               "all: train on the development set, test on the evaluation list (default all)"),
+    "--cache-dir": ("data", "cache_dir", str,
+                    "feature cache folder (default $ADMLC_DATA_HOME/features, "
+                    "~/.cache/admlc-tf/features)"),
+    "--loss": ("loss", "supervised", str, "supervised loss L_P: ce or warp (default ce)"),
+    "--lambda": ("loss", "lam", float, "weight of the adversarial term of Eq. (3) (default 0.1)"),
+    "--critic-every": ("trainer", "critic_every", int,
+                       "l: the critic steps every l predictor steps (default 1)"),
+    "--critic-batch": ("trainer", "critic_batch", int,
+                       "M: ground-truth pairs per critic step (default: as --batch-size)"),
+    "--critic-pretrain-steps": ("trainer", "critic_pretrain_steps", int,
+                                "critic pre-training steps on compatible/incompatible pairs"),
+    "--epochs": ("trainer", "epochs", int, "passes over the training split"),
+    "--batch-size": ("trainer", "batch_size", int,
+                     "N: global batch size, split across devices"),
+    "--lr": ("trainer", "learning_rate", float, "Adam learning rate of the predictor (1e-3)"),
+    "--critic-lr": ("trainer", "critic_learning_rate", float, "Adam learning rate of the critic"),
+    "--seed": ("trainer", "seed", int, "seed of weights, shuffling and pre-training pairs (0)"),
+    "--conv-filters": ("predictor", "conv_filters", "ints",
+                       "CGRNN gated-conv filters per block, e.g. 128,128 (paper) or 16,16 (demo)"),
+    "--gru-units": ("predictor", "gru_units", "ints",
+                    "CGRNN bidirectional GRU units per layer, e.g. 128,128,128 (paper)"),
+    "--devices": ("runtime", "devices", "strs",
+                  "devices to mirror over, e.g. /gpu:0,/gpu:1 (default: all GPUs, else the CPU)"),
+    "--out": (None, "out_dir", str,
+              "run folder for config, checkpoints, TensorBoard logs and results; an existing "
+              "one resumes (default runs/<name>-<time>)"),
+    "--name": (None, "name", str, "exported model name: saved_models/<name>/<version>"),
+    "--export-dir": (None, "export_dir", str, "base folder of exported models (saved_models)"),
+}
+
+
+def _parse_value(kind, text):
+    if kind == "ints":
+        return tuple(int(v) for v in text.split(","))
+    if kind == "strs":
+        return [v for v in text.split(",") if v]
+    return kind(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="JSON file of an ExperimentConfig (e.g. a run's "
+                        "config.json); flags override its fields")
+    for flag, (_, _, kind, text) in FLAGS.items():
+        parser.add_argument(flag, type=str if kind in ("ints", "strs") else kind, help=text,
+                            default=argparse.SUPPRESS)
+    parser.add_argument("--adversarial", dest="adversarial", action="store_true",
+                        default=argparse.SUPPRESS, help="train with the critic (ADMLC; default)")
+    parser.add_argument("--no-adversarial", dest="adversarial", action="store_false",
+                        default=argparse.SUPPRESS,
+                        help="plain supervised baseline: same loop, no critic")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
+    from admlc_tf.experiment import demo_config
+
+    given = vars(args)
+    if args.config:
+        config = ExperimentConfig.load(args.config)
+    elif "data_dir" in given:
+        config = ExperimentConfig()
+    else:
+        config = demo_config()
+    for flag, (section, field, kind, _) in FLAGS.items():
+        key = flag[2:].replace("-", "_")
+        if key in given:
+            target = getattr(config, section) if section else config
+            value = given[key]
+            setattr(target, field, _parse_value(kind, value) if kind in ("ints", "strs") else value)
+    if "adversarial" in given:
+        config.loss.adversarial = given["adversarial"]
+    if "critic_batch" not in given and "batch_size" in given and not args.config:
+        config.trainer.critic_batch = config.trainer.batch_size
+    if "out" not in given and not args.config:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        config.out_dir = os.path.join("runs", f"{config.name}-{stamp}")
+    return config
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from admlc_tf.experiment import run
+
+    return run_cli(lambda: run(config_from_args(args), verbose=not args.quiet))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
