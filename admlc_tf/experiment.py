@@ -9,7 +9,7 @@ import dataclasses
 import functools
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -164,10 +164,17 @@ def _check_resume(config: ExperimentConfig, run_dir: Path) -> None:
                          "new --out or the same settings to resume")
 
 
-def run(config: ExperimentConfig, verbose: bool = True) -> dict:
+def run(config: ExperimentConfig, verbose: bool = True,
+        build_predictor: Optional[Callable[[ExperimentData], "keras.Model"]] = None) -> dict:
     """Trains, evaluates on the test split, exports the predictor and prints the EER table.
 
-    `verbose=False` hides progress bars and status lines, not the results.
+    Args:
+      config: the experiment.
+      verbose: False hides progress bars and status lines, not the results.
+      build_predictor: your own predictor instead of the CGRNN: called with the prepared data
+        (`data.train.num_frames`, `data.train.num_bands`, `data.feature_mean`,
+        `data.feature_variance`), it returns any Keras model mapping "features"
+        `[batch, frames, bands]` raw log-mel to `[batch, 7]` logits (no final sigmoid).
 
     Returns:
       The results written to `<out_dir>/results.json`: the EER report of the test split
@@ -186,8 +193,9 @@ def run(config: ExperimentConfig, verbose: bool = True) -> dict:
         raise AdmlcError(f"cannot create the run folder {run_dir} ({e.strerror}): pass --out a "
                          "writable folder") from None
     config.save(run_dir / "config.json")
-    build_predictor, build_critic = model_builders(config, data)
-    trainer = Trainer(config, make_strategy(config.runtime), build_predictor=build_predictor,
+    default_predictor, build_critic = model_builders(config, data)
+    predictor = functools.partial(build_predictor, data) if build_predictor else default_predictor
+    trainer = Trainer(config, make_strategy(config.runtime), build_predictor=predictor,
                       build_critic=build_critic, run_dir=run_dir)
     if verbose:
         mode = (f"AD-{config.loss.supervised.upper()} (lambda={config.loss.lam}, "

@@ -30,16 +30,21 @@ def export(model, base):
                             metadata={"labels": LABELS, "features": {"n_mels": 40}})
 
 
-def graph_ops(version_dir):
-    """Every op type in the SavedModel's graph and function library."""
+def function_ops(version_dir):
+    """{function name: op types} for the SavedModel's graph ("") and its function library."""
     saved = saved_model_pb2.SavedModel()
     saved.ParseFromString((version_dir / "saved_model.pb").read_bytes())
-    ops = set()
+    ops = {}
     for meta in saved.meta_graphs:
-        ops |= {node.op for node in meta.graph_def.node}
+        ops[""] = {node.op for node in meta.graph_def.node}
         for function in meta.graph_def.library.function:
-            ops |= {node.op for node in function.node_def}
+            ops[function.signature.name] = {node.op for node in function.node_def}
     return ops
+
+
+def graph_ops(version_dir):
+    """Every op type in the SavedModel."""
+    return set().union(*function_ops(version_dir).values())
 
 
 class TestExportPredictor:
@@ -87,6 +92,12 @@ class TestExportPredictor:
             env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
         assert json.loads(unknown.stdout.strip().splitlines()[-1]) == []
         assert not [op for op in ops if op.startswith("IO>")]
+        # Inference only: nothing but the checkpoint restore writes a variable (batch-norm
+        # statistics would), and nothing draws random numbers (dropout would).
+        for name, types in function_ops(path).items():
+            if "traced_restore" not in name and name:
+                assert not {op for op in types if op.startswith("Assign")}, name
+            assert not {op for op in types if "Random" in op}, name
         names = [v.name for v in tf.saved_model.load(str(path)).variables]
         assert names and not [n for n in names if "critic" in n or "adam" in n.lower()
                               or "iteration" in n]
