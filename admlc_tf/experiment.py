@@ -33,7 +33,7 @@ def demo_config() -> ExperimentConfig:
                                   dense_units=32),
         critic=CriticConfig(representation_units=(16, 32), embedding_units=32, label_units=16,
                             fusion_units=(32,)),
-        trainer=TrainerConfig(epochs=25, batch_size=32, critic_batch=32,
+        trainer=TrainerConfig(epochs=40, batch_size=32, critic_batch=32,
                               critic_pretrain_steps=50, checkpoint_every=100),
     )
 
