@@ -9,7 +9,9 @@ Scores are logits everywhere: the predictor and the critic both end in an unacti
 layer, and the sigmoid is folded into the losses for numerical stability.
 
 The supervised losses are looked up by name through `SUPERVISED_LOSSES` /
-`get_supervised_loss`; each has the signature `loss(labels, logits) -> [batch]`.
+`get_supervised_loss`; each has the signature `loss(labels, logits) -> [batch]`: "ce" (the
+paper's CE), "warp" (WARP), and, for the other methods of the paper's Table 2, "pr" (pairwise
+ranking), "bpmll" (BP-MLL) and "l2" (squared error on the sigmoid).
 """
 
 from __future__ import annotations
@@ -132,6 +134,129 @@ def warp(labels, logits, margin=1.0):
     return tf.reduce_sum(per_positive, axis=1)  # [batch]
 
 
+def pairwise_ranking(labels, logits, margin=1.0):
+    """PR: the pairwise ranking (hinge) loss of Gong et al. (2013), summed over label pairs.
+
+    Runs on each replica. Every (positive `j`, negative `k`) pair of an example pays the hinge
+    `max(0, margin - f_j + f_k)` with weight 1. It is WARP without the rank weight
+    `L(r_j) / r_j`, so a positive sitting below `r` negatives costs about `r` hinges (WARP:
+    about `L(r) ~ log r`); see `warp`.
+
+    Normalisation: none, as Gong et al. write it (and as `warp`): the loss is the plain sum
+    over the example's (positive, negative) pairs, not divided by `|Y| |Ybar|`. Its scale
+    therefore grows with the number of pairs, which matters when lambda is tuned (a lambda
+    tuned for `"pr"` is not comparable with one tuned for `"ce"`). An example with no positive
+    or no negative label has no pairs and loss 0.
+
+    Formula:
+    ```python
+    loss[i] = sum_{j in Y_i} sum_{k in Ybar_i} max(0, margin - f[i, j] + f[i, k])
+    ```
+
+    Args:
+        labels: Ground-truth label vectors; a label is positive where `labels > 0.5`.
+            shape = `[batch, n_labels]`.
+        logits: Predictor scores `f` (logits; the loss only compares scores).
+            shape = `[batch, n_labels]`.
+        margin: The hinge margin (1.0 in Gong et al.).
+
+    Returns:
+        The per-example loss, float32. shape = `[batch]`.
+
+    Example:
+
+    >>> # Positive label 1 (score 0.) vs negatives 0.5 and 0.2: hinges 1.5 + 1.2 = 2.7.
+    >>> pairwise_ranking([[0., 1., 0.]], [[0.5, 0., 0.2]])
+    <tf.Tensor: ... numpy=array([2.7], dtype=float32)>
+    """
+    logits = tf.cast(logits, tf.float32)
+    positive = tf.cast(tf.cast(labels, tf.float32) > 0.5, tf.float32)  # [batch, n_labels]
+    negative = 1.0 - positive  # [batch, n_labels]
+    pair_mask = positive[:, :, None] * negative[:, None, :]  # [batch, n_labels, n_labels]
+    violation = margin - logits[:, :, None] + logits[:, None, :]  # [batch, n_labels, n_labels]
+    hinge = tf.nn.relu(violation) * pair_mask  # [batch, n_labels, n_labels]
+    return tf.reduce_sum(hinge, axis=[1, 2])  # [batch]
+
+
+def bpmll(labels, logits):
+    """BP-MLL: the pairwise exponential loss of Zhang & Zhou (2006), on `c = tanh(logit)`.
+
+    Runs on each replica. Zhang & Zhou's network ends in tanh units, so their outputs
+    `c` lie in `[-1, 1]`, and the loss of an example is the mean over its (positive,
+    negative) label pairs of `exp(-(c_k - c_l))`. Our predictor ends in a linear layer, so we
+    apply the original's tanh inside the loss: `c = tanh(logit)`. This is the original BP-MLL
+    error, and it is numerically safe by construction: `c_k - c_l` is in `[-2, 2]`, so every
+    term is in `[exp(-2), exp(2)]` and the loss never overflows, whatever the logits. (The
+    loss on raw logits would overflow as `exp(|logit|)`.) Since `tanh(z) = 2 sigmoid(2 z) - 1`
+    is increasing, the ranking of `tanh(logit)` and of `sigmoid(logit)` (the scores we report)
+    is the same, and `c > 0` exactly where `sigmoid(logit) > 0.5`. As in the original, a
+    saturated tanh (|logit| >~ 10) has a vanishing gradient, even on a badly ranked pair.
+
+    Normalisation: by the number of pairs, `1 / (|Y_i| |Ybar_i|)`, as in Zhang & Zhou. An
+    example with no positive or no negative label has no pairs and loss 0 (Zhang & Zhou leave
+    such examples out of training).
+
+    Formula:
+    ```python
+    c[i, j] = tanh(z[i, j])
+    loss[i] = 1 / (|Y_i| |Ybar_i|) * sum_{k in Y_i} sum_{l in Ybar_i} exp(-(c[i, k] - c[i, l]))
+    ```
+
+    Args:
+        labels: Ground-truth label vectors; a label is positive where `labels > 0.5`.
+            shape = `[batch, n_labels]`.
+        logits: Predictor logits `z` (no activation applied). shape = `[batch, n_labels]`.
+
+    Returns:
+        The per-example loss, float32, in `[exp(-2), exp(2)]` (or 0 without pairs).
+        shape = `[batch]`.
+
+    Example:
+
+    >>> # Logits 0 give c = 0: one pair, exp(0) = 1.
+    >>> bpmll([[1., 0.]], [[0., 0.]])
+    <tf.Tensor: ... numpy=array([1.], dtype=float32)>
+    """
+    c = tf.tanh(tf.cast(logits, tf.float32))  # [batch, n_labels], in [-1, 1]
+    positive = tf.cast(tf.cast(labels, tf.float32) > 0.5, tf.float32)  # [batch, n_labels]
+    negative = 1.0 - positive  # [batch, n_labels]
+    pair_mask = positive[:, :, None] * negative[:, None, :]  # [batch, n_labels, n_labels]
+    pair_loss = tf.exp(-(c[:, :, None] - c[:, None, :])) * pair_mask  # [batch, n_labels, n_labels]
+    n_pairs = tf.reduce_sum(positive, axis=1) * tf.reduce_sum(negative, axis=1)  # [batch]
+    return tf.math.divide_no_nan(tf.reduce_sum(pair_loss, axis=[1, 2]), n_pairs)  # [batch]
+
+
+def l2(labels, logits):
+    """Squared error between `sigmoid(logit)` and the labels, averaged over labels.
+
+    Runs on each replica. The paper remarks that BP-MLL "is trained with an l2 loss"; this is
+    that loss on our sigmoid outputs (Brier score per label). As for `sigmoid_cross_entropy`,
+    the mean (not the sum) over the label axis keeps it per label, in `[0, 1]`. It is bounded
+    and finite for any logit (the sigmoid saturates, so its gradient vanishes for confident
+    predictions, right or wrong).
+
+    Formula:
+    ```python
+    loss[i] = mean_j((sigmoid(z[i, j]) - y[i, j]) ** 2)
+    ```
+
+    Args:
+        labels: Ground-truth label vectors, `0.` or `1.`. shape = `[batch, n_labels]`.
+        logits: Predictor logits (no sigmoid applied). shape = `[batch, n_labels]`.
+
+    Returns:
+        The per-example loss, float32, in `[0, 1]`. shape = `[batch]`.
+
+    Example:
+
+    >>> l2([[1., 0.]], [[0., 0.]])  # (0.5 - 1)^2 and (0.5 - 0)^2, mean 0.25
+    <tf.Tensor: ... numpy=array([0.25], dtype=float32)>
+    """
+    labels = tf.cast(labels, tf.float32)
+    probabilities = tf.sigmoid(tf.cast(logits, tf.float32))  # [batch, n_labels]
+    return tf.reduce_mean(tf.square(probabilities - labels), axis=-1)  # [batch]
+
+
 def score_cross_entropy(critic_logits, target):
     """GAN cross-entropy of the critic's score, from its logit (Eq. 3 and Eq. 4).
 
@@ -192,6 +317,9 @@ def _squeeze_score(x, name):
 SUPERVISED_LOSSES: dict[str, SupervisedLoss] = {
     "ce": sigmoid_cross_entropy,
     "warp": warp,
+    "pr": pairwise_ranking,
+    "bpmll": bpmll,
+    "l2": l2,
 }
 
 
@@ -199,7 +327,7 @@ def get_supervised_loss(name: str) -> SupervisedLoss:
     """Returns the supervised loss `loss(labels, logits) -> [batch]` registered as `name`.
 
     Args:
-        name: A key of `SUPERVISED_LOSSES` (e.g. `"ce"`, `"warp"`).
+        name: A key of `SUPERVISED_LOSSES`: `"ce"`, `"warp"`, `"pr"`, `"bpmll"` or `"l2"`.
 
     Returns:
         The loss function.

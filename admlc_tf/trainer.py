@@ -59,6 +59,7 @@ class Trainer:
         self.strategy = strategy
         train = config.trainer
         with strategy.scope():
+            # Seeds Python, NumPy and Keras globally: the initial weights follow from the seed.
             keras.utils.set_random_seed(train.seed)
             predictor = build_predictor()
             critic = build_critic() if (config.loss.adversarial and build_critic) else None
@@ -177,7 +178,7 @@ class Trainer:
         stream = self._distribute(training_stream(
             train_rows, batch_size=cfg.batch_size, seed=cfg.seed,
             shuffle_buffer=self.config.data.shuffle_buffer, skip_batches=start))
-        progress = keras.utils.Progbar(total_steps, stateful_metrics=None) if verbose else None
+        progress = keras.utils.Progbar(total_steps) if verbose else None
         if progress and start:
             progress.update(start)
         history, epoch_logs = [], {}
