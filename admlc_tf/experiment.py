@@ -206,11 +206,10 @@ def run(config: ExperimentConfig, verbose: bool = True,
     history = trainer.fit(data.train, data.test, verbose=verbose)
     split = test_split_name(config.data.fold)
     report = eer_report(data.test.labels, trainer.predict(data.test), list(chime_home.LABELS))
-    metadata = {"labels": list(chime_home.LABELS), "features": dataclasses.asdict(config.features),
-                "config": config.to_dict()}
     export_path = export_predictor(trainer.predictor, base_dir=config.export_dir,
                                    name=config.name, label_names=chime_home.LABELS,
-                                   metadata=metadata)
+                                   metadata={"config": config.to_dict()},
+                                   features=config.features)
     results = {**report, "split": split, "history": history, "export": str(export_path)}
     write_json_atomic(run_dir / "results.json", results)
     print(format_eer_table(report["eer"], report["mean_eer"],

@@ -4,25 +4,35 @@ Layout: `<base_dir>/<name>/<version>/` with integer versions 1, 2, ... (TF Servi
 highest). A version is written to a hidden temporary folder and renamed into place, so a server
 polling the base path never sees half of one, and an existing version is never overwritten.
 
-The `serving_default` signature takes `features` `[batch, frames, bands]` float32 log-mel
-features (see `assets/export_config.json` for their parameters) and returns `probabilities` and
-`logits`, both `[batch, n_labels]` in the order of `assets/labels.txt`. The critic, the optimizers
-and every training-only op stay out of the graph; nothing from tensorflow-io is in it.
+Signatures (outputs `probabilities` and `logits`, `[batch, n_labels]` in the order of
+`assets/labels.txt`):
+- `features`: input `features` `[batch, *input_shape]`, e.g. `[batch, 249, 40]` log-mel.
+- `serving_default`, for audio models: input `waveform` `[batch, samples]` float32 mono at the
+  training rate, any length. The log-mel front end runs in the graph (core TF ops only); a clip is
+  cut into training-length segments with a configurable hop (shorter clips are zero-padded, as
+  in training), each segment is tagged, and the segments are pooled per label (max by default).
+  For feature-vector models `serving_default` is the `features` signature.
+`assets/export_config.json` records the feature parameters, segment hop and pooling. The critic,
+the optimizers and every training-only op stay out of the graph; nothing from tensorflow-io is
+in it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import shutil
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import keras
 import tensorflow as tf
 
+from admlc_tf.config import FeatureConfig
 from admlc_tf.errors import AdmlcError
+from admlc_tf.features import LogMelSpectrogram
 
 _VERSION = re.compile(r"^\d+$")
 
@@ -35,8 +45,25 @@ def next_version(model_dir: str | Path) -> int:
     return max(versions, default=0) + 1
 
 
+def _segment_and_tag(predictor: keras.Model, front_end, waveform, *, segment: int, hop: int,
+                     pooling: str):
+    """`[batch, samples]` -> pooled `[batch, n_labels]` logits over `segment`-long windows."""
+    samples = tf.shape(waveform)[1]
+    count = 1 + tf.maximum(0, -(-(samples - segment) // hop))  # segments covering the clip
+    padded = tf.pad(waveform, [[0, 0], [0, segment + (count - 1) * hop - samples]])
+    segments = tf.signal.frame(padded, segment, hop, axis=1)  # [batch, count, segment]
+    logits = predictor(front_end(tf.reshape(segments, [-1, segment])), training=False)
+    logits = tf.reshape(logits, [tf.shape(waveform)[0], count, logits.shape[-1]])
+    if pooling == "max":  # the sigmoid is monotonic: the max logit is the max probability's
+        return tf.reduce_max(logits, axis=1)
+    probabilities = tf.reduce_mean(tf.sigmoid(logits), axis=1)
+    return tf.math.log(probabilities) - tf.math.log1p(-probabilities)
+
+
 def export_predictor(predictor: keras.Model, *, base_dir: str | Path, name: str,
-                     label_names: Sequence[str], metadata: dict) -> Path:
+                     label_names: Sequence[str], metadata: dict,
+                     features: Optional[FeatureConfig] = None, hop_seconds: float = 2.0,
+                     pooling: str = "max") -> Path:
     """Writes the predictor as the next version of `<base_dir>/<name>/`.
 
     Args:
@@ -44,12 +71,18 @@ def export_predictor(predictor: keras.Model, *, base_dir: str | Path, name: str,
       base_dir: the folder TF Serving's `--model_base_path` points at, minus the name.
       name: the model name.
       label_names: the label order of the outputs, written to `assets/labels.txt`.
-      metadata: JSON-serialisable facts inference needs (feature parameters, config), written
+      metadata: JSON-serialisable facts inference needs (e.g. the training config), written
         to `assets/export_config.json` so the export stands alone.
+      features: the log-mel parameters of an audio predictor: adds the waveform signature as
+        `serving_default`. None for feature-vector predictors.
+      hop_seconds: hop between the training-length segments of a long clip.
+      pooling: "max" or "mean" over a clip's segments.
 
     Returns:
       The new version folder.
     """
+    if pooling not in ("max", "mean"):
+        raise AdmlcError(f"pooling {pooling!r} is not known: use max or mean")
     model_dir = Path(base_dir) / name
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
@@ -60,15 +93,29 @@ def export_predictor(predictor: keras.Model, *, base_dir: str | Path, name: str,
     tmp = model_dir / f".tmp-{version}-{os.getpid()}"
     input_shape = tuple(predictor.inputs[0].shape[1:])
 
-    def serve(features):
-        logits = predictor(features, training=False)
+    def outputs(logits):
         return {"probabilities": tf.sigmoid(logits), "logits": logits}
 
     archive = keras.export.ExportArchive()
     archive.track(predictor)
-    archive.add_endpoint(
-        name="serving_default", fn=serve,
-        input_signature=[tf.TensorSpec((None, *input_shape), tf.float32, name="features")])
+    feature_spec = tf.TensorSpec((None, *input_shape), tf.float32, name="features")
+    archive.add_endpoint(name="features", input_signature=[feature_spec],
+                         fn=lambda x: outputs(predictor(x, training=False)))
+    if features is None:
+        archive.add_endpoint(name="serving_default", input_signature=[feature_spec],
+                             fn=lambda x: outputs(predictor(x, training=False)))
+    else:
+        front_end = LogMelSpectrogram(dataclasses.asdict(features), name="log_mel")
+        hop = int(round(hop_seconds * features.sample_rate))
+        metadata = {**metadata, "features": dataclasses.asdict(features),
+                    "serving": {"segment_samples": features.num_samples, "hop_samples": hop,
+                                "pooling": pooling}}
+        archive.add_endpoint(
+            name="serving_default",
+            input_signature=[tf.TensorSpec((None, None), tf.float32, name="waveform")],
+            fn=lambda w: outputs(_segment_and_tag(predictor, front_end, w,
+                                                  segment=features.num_samples, hop=hop,
+                                                  pooling=pooling)))
     try:
         archive.write_out(str(tmp), verbose=False)
         assets = tmp / "assets"
@@ -102,10 +149,15 @@ class ExportedPredictor:
                              "saved_models/<name>/<version>")
         self.path = path
         self._loaded = tf.saved_model.load(str(path))
-        self.signature = self._loaded.signatures["serving_default"]
+        self.signature = self._loaded.signatures["features"]
+        self.serving_default = self._loaded.signatures["serving_default"]
         self.label_names = (path / "assets" / "labels.txt").read_text().split()
         self.metadata = json.loads((path / "assets" / "export_config.json").read_text())
 
     def __call__(self, features) -> dict:
-        """Runs `serving_default` on `[batch, ...]` features; returns its output dict."""
+        """Runs the `features` signature on `[batch, ...]` features; returns its output dict."""
         return self.signature(features=tf.convert_to_tensor(features, tf.float32))
+
+    def tag_waveforms(self, waveform) -> dict:
+        """Runs the audio `serving_default` on `[batch, samples]` mono waveforms."""
+        return self.serving_default(waveform=tf.convert_to_tensor(waveform, tf.float32))

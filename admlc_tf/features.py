@@ -10,9 +10,11 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import keras
 import librosa
 import numpy as np
 import soundfile
+import tensorflow as tf
 
 from admlc_tf.config import FeatureConfig
 from admlc_tf.errors import DataError
@@ -109,3 +111,40 @@ def _check_wav_not_truncated(path: Path) -> None:
 def file_features(path: str | Path, *, config: FeatureConfig) -> np.ndarray:
     """`[config.num_frames, n_mels]` log-mel features of one chunk file."""
     return log_mel_spectrogram(load_waveform(path, config=config), config=config)
+
+
+@keras.saving.register_keras_serializable(package="admlc_tf")
+class LogMelSpectrogram(keras.layers.Layer):
+    """In-graph twin of `log_mel_spectrogram`: `[batch, samples]` -> `[batch, frames, n_mels]`.
+
+    Built from core TensorFlow ops only (`tf.signal.stft`, a matmul, a log), so a stock TF
+    Serving binary runs it. It uses the same periodic Hamming window, the same uncentred framing
+    and the very same mel matrix (a constant from `mel_matrix`) as the offline features; the two
+    differ only by float32 FFT rounding (tests bound the difference).
+
+    Args:
+      config: the feature parameters, as a dict of `FeatureConfig` fields (stored for
+        `get_config`).
+    """
+
+    def __init__(self, config: dict, **kwargs):
+        kwargs.pop("trainable", None)  # always frozen; present when rebuilt from get_config
+        super().__init__(trainable=False, **kwargs)
+        self.config = dict(config)
+        self._features = FeatureConfig(**self.config)
+        self._matrix = tf.constant(mel_matrix(self._features))  # [n_fft // 2 + 1, n_mels]
+
+    def call(self, waveform):
+        f = self._features
+        stft = tf.signal.stft(waveform, frame_length=f.n_fft, frame_step=f.hop_length,
+                              fft_length=f.n_fft, window_fn=tf.signal.hamming_window)
+        power = tf.square(tf.abs(stft))  # [batch, frames, n_fft // 2 + 1]
+        return tf.math.log(tf.matmul(power, self._matrix) + f.log_offset)  # [batch, frames, mels]
+
+    def compute_output_shape(self, input_shape):
+        batch, samples = input_shape
+        frames = None if samples is None else 1 + (samples - self._features.n_fft) // self._features.hop_length
+        return (batch, frames, self._features.n_mels)
+
+    def get_config(self):
+        return {**super().get_config(), "config": self.config}

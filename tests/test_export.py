@@ -11,23 +11,24 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from admlc_tf.config import PredictorConfig
+from admlc_tf.config import FeatureConfig, PredictorConfig
 from admlc_tf.errors import AdmlcError
 from admlc_tf.export import ExportedPredictor, export_predictor, next_version
+from admlc_tf.features import log_mel_spectrogram
 from admlc_tf.predictors.cgrnn import build_cgrnn
 
 LABELS = list("cmfvpbo")
 
 
-def tiny_predictor():
+def tiny_predictor(frames=66):
     config = PredictorConfig(conv_filters=(4,), gru_units=(6,), dense_units=8)
-    return build_cgrnn(66, 40, 7, config=config, feature_mean=np.full(40, -5.0),
+    return build_cgrnn(frames, 40, 7, config=config, feature_mean=np.full(40, -5.0),
                        feature_variance=np.full(40, 4.0))
 
 
-def export(model, base):
+def export(model, base, **audio):
     return export_predictor(model, base_dir=base, name="tagger", label_names=LABELS,
-                            metadata={"labels": LABELS, "features": {"n_mels": 40}})
+                            metadata={"note": "test"}, **audio)
 
 
 def function_ops(version_dir):
@@ -60,7 +61,7 @@ class TestExportPredictor:
         np.testing.assert_allclose(out["probabilities"], tf.sigmoid(model(x, training=False)),
                                    rtol=1e-5, atol=1e-6)
         assert loaded.label_names == LABELS
-        assert loaded.metadata["features"] == {"n_mels": 40}
+        assert loaded.metadata == {"note": "test"}
 
     def test_signature_is_named_for_serving_clients(self, tmp_path):
         path = export(tiny_predictor(), tmp_path)
@@ -80,7 +81,7 @@ class TestExportPredictor:
         assert next_version(tmp_path / "missing") == 1
 
     def test_graph_has_only_core_ops_and_no_critic_or_optimizer(self, tmp_path):
-        path = export(tiny_predictor(), tmp_path)
+        path = export(tiny_predictor(249), tmp_path, features=FeatureConfig())
         ops = sorted(graph_ops(path))
         # A fresh interpreter without tensorflow-io knows only core TensorFlow's ops.
         unknown = subprocess.run(
@@ -112,3 +113,39 @@ class TestExportedPredictor:
     def test_a_missing_path_is_refused(self, tmp_path):
         with pytest.raises(AdmlcError, match="not an exported model version"):
             ExportedPredictor(tmp_path / "nothing" / "1")
+
+
+class TestWaveformSignature:
+    """The audio `serving_default`: waveforms of any length in, pooled tags out."""
+
+    @pytest.fixture(scope="class")
+    def exported(self, tmp_path_factory):
+        model = tiny_predictor(249)
+        path = export(model, tmp_path_factory.mktemp("audio"), features=FeatureConfig())
+        return model, ExportedPredictor(path)
+
+    def test_a_4s_clip_matches_the_offline_features(self, exported):
+        model, loaded = exported
+        waveform = 0.1 * np.random.default_rng(0).standard_normal((2, 64000)).astype(np.float32)
+        offline = np.stack([log_mel_spectrogram(w, config=FeatureConfig()) for w in waveform])
+        np.testing.assert_allclose(loaded.tag_waveforms(waveform)["logits"],
+                                   model(offline, training=False), rtol=1e-3, atol=1e-3)
+        assert loaded.metadata["serving"] == {"segment_samples": 64000, "hop_samples": 32000,
+                                              "pooling": "max"}
+
+    def test_long_clips_are_max_pooled_over_2s_hops(self, exported):
+        model, loaded = exported
+        clip = 0.1 * np.random.default_rng(1).standard_normal(160000).astype(np.float32)
+        starts = (0, 32000, 64000, 96000)  # 10 s: four 4 s segments, 2 s apart, no padding
+        offline = np.stack([log_mel_spectrogram(clip[s:s + 64000], config=FeatureConfig())
+                            for s in starts])
+        expected = np.max(model(offline, training=False), axis=0)
+        np.testing.assert_allclose(loaded.tag_waveforms(clip[None])["logits"][0], expected,
+                                   rtol=1e-3, atol=1e-3)
+
+    def test_short_and_very_long_clips(self, exported):
+        _, loaded = exported
+        for seconds in (1, 60):
+            out = loaded.tag_waveforms(np.zeros((1, seconds * 16000), np.float32))
+            assert out["probabilities"].shape == (1, 7)
+            assert np.all(np.isfinite(out["probabilities"]))

@@ -15,7 +15,8 @@ from admlc_tf.config import FeatureConfig
 from admlc_tf.data.cache import build_feature_cache, feature_statistics, read_names
 from admlc_tf.data.chime_home import Chunk
 from admlc_tf.data.pipeline import ChunkRows, evaluation_batches, training_stream
-from admlc_tf.features import load_waveform, log_mel_spectrogram, mel_matrix
+from admlc_tf.features import (LogMelSpectrogram, file_features, load_waveform,
+                               log_mel_spectrogram, mel_matrix)
 from tests.helpers import learnable_arrays, write_cache
 
 CONFIG = FeatureConfig()
@@ -59,6 +60,30 @@ class TestLogMel:
         assert mel_matrix(CONFIG) is matrix
         with pytest.raises(ValueError):
             matrix[0, 0] = 1.0
+
+
+class TestLogMelSpectrogramLayer:
+    def test_agrees_with_the_offline_features_on_wav_files(self, tmp_path):
+        """The in-graph front end (tf.signal) against librosa on the same files.
+
+        Tolerance 1e-3 in log-mel: both use the same window, framing and mel matrix, so they
+        differ only by float32 FFT rounding (measured ~4e-5 on the demo set), which the log
+        magnifies only near the `log_offset` floor.
+        """
+        from admlc_tf.data.demo import generate_demo_dataset
+
+        root = generate_demo_dataset(tmp_path, n_segments_dev=5, n_segments_eval=1,
+                                     chunks_per_segment=2)
+        layer = LogMelSpectrogram(dataclasses.asdict(CONFIG))
+        for path in sorted((root / "chunks").glob("*.wav")):
+            waveform = load_waveform(path, config=CONFIG)
+            np.testing.assert_allclose(layer(waveform[None])[0], file_features(path, config=CONFIG),
+                                       rtol=0, atol=1e-3, err_msg=path.name)
+
+    def test_config_round_trip(self):
+        layer = LogMelSpectrogram.from_config(LogMelSpectrogram(dataclasses.asdict(CONFIG)).get_config())
+        assert layer.compute_output_shape((None, 64000)) == (None, 249, 40)
+        assert not layer.trainable
 
 
 class TestLoadWaveform:
