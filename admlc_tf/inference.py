@@ -1,0 +1,108 @@
+"""Tagging audio files with an exported model (what `predict.py` runs)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+import keras
+import librosa
+import numpy as np
+import soundfile
+
+from admlc_tf.errors import AdmlcError, DataError
+from admlc_tf.export import ExportedPredictor
+from admlc_tf.files import write_json_atomic, write_text_atomic
+
+
+def find_audio(paths: Sequence[str | Path]) -> list[Path]:
+    """The WAV files named, and those under named folders (sorted), in argument order."""
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.suffix.lower() == ".wav")
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise DataError(f"{path} does not exist: pass WAV files or folders of them")
+    if not found:
+        raise DataError(f"no .wav files under {', '.join(map(str, paths))}: pass WAV files or "
+                        "folders of them")
+    return found
+
+
+def read_clip(path: Path, sample_rate: int) -> tuple[np.ndarray, Optional[int]]:
+    """`[samples]` mono float32 at `sample_rate`, and the file's own rate when it was resampled."""
+    try:
+        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, OSError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(f"audio file {path} cannot be decoded ({reason}): pass a readable WAV") from None
+    if audio.shape[0] == 0:
+        raise DataError(f"audio file {path} holds no samples: pass a non-empty WAV")
+    waveform = audio.mean(axis=1)  # [samples]
+    if rate == sample_rate:
+        return waveform, None
+    return librosa.resample(waveform, orig_sr=rate, target_sr=sample_rate).astype(np.float32), rate
+
+
+def tag_files(paths: Sequence[str | Path], *, model_path: str | Path, threshold: float = 0.5,
+              csv_path: Optional[str] = None, json_path: Optional[str] = None,
+              verbose: bool = True) -> list[dict]:
+    """Tags each file, prints a table, and optionally writes CSV / JSON (atomically).
+
+    Returns:
+      One record per file: `file`, `seconds`, `probabilities` {label: p}, `labels` (those at or
+      above `threshold`), and `resampled_from` (the file's rate, or None).
+    """
+    model = ExportedPredictor(model_path)
+    if "serving" not in model.metadata:
+        raise AdmlcError(f"{model_path} takes feature vectors, not audio: use an audio model")
+    rate = model.metadata["features"]["sample_rate"]
+    files = find_audio(paths)
+    progress = keras.utils.Progbar(len(files), unit_name="file") if verbose and len(files) > 1 else None
+    records = []
+    for i, path in enumerate(files):
+        waveform, original_rate = read_clip(path, rate)
+        if original_rate:
+            print(f"note: {path} is at {original_rate} Hz; resampled to {rate} Hz",
+                  file=sys.stderr)
+        probabilities = model.tag_waveforms(waveform[None])["probabilities"].numpy()[0]
+        records.append({
+            "file": str(path), "seconds": round(len(waveform) / rate, 3),
+            "probabilities": {n: float(p) for n, p in zip(model.label_names, probabilities)},
+            "labels": [n for n, p in zip(model.label_names, probabilities) if p >= threshold],
+            "resampled_from": original_rate})
+        if progress:
+            progress.update(i + 1)
+    print(format_tags(records, model.label_names))
+    if csv_path:
+        _write_csv(csv_path, records, model.label_names)
+    if json_path:
+        write_json_atomic(json_path, {"model": str(model_path), "threshold": threshold,
+                                      "files": records})
+    return records
+
+
+def format_tags(records: Sequence[dict], label_names: Sequence[str]) -> str:
+    """A table: one row per file, a probability per label, then the labels above threshold."""
+    width = max(len("file"), *(len(r["file"]) for r in records))
+    lines = [f"{'file':<{width}} " + " ".join(f"{n:>5}" for n in label_names) + "  labels"]
+    for r in records:
+        values = " ".join(f"{r['probabilities'][n]:5.2f}" for n in label_names)
+        lines.append(f"{r['file']:<{width}} {values}  {''.join(r['labels']) or '-'}")
+    return "\n".join(lines)
+
+
+def _write_csv(path: str | Path, records: Sequence[dict], label_names: Sequence[str]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["file", "seconds", *label_names, "labels"])
+    for r in records:
+        writer.writerow([r["file"], r["seconds"],
+                         *(f"{r['probabilities'][n]:.6f}" for n in label_names),
+                         " ".join(r["labels"])])
+    write_text_atomic(path, buffer.getvalue())

@@ -1,0 +1,70 @@
+"""`predict.py`: tagging WAV files of any length and rate with an exported model alone."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from admlc_tf.config import FeatureConfig, PredictorConfig
+from admlc_tf.export import ExportedPredictor, export_predictor
+from admlc_tf.predictors.cgrnn import build_cgrnn
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def audio_model(tmp_path_factory):
+    model = build_cgrnn(249, 40, 7, config=PredictorConfig(conv_filters=(4,), gru_units=(6,),
+                                                           dense_units=8),
+                        feature_mean=np.full(40, -8.0), feature_variance=np.full(40, 9.0))
+    return export_predictor(model, base_dir=tmp_path_factory.mktemp("models"), name="tagger",
+                            label_names=list("cmfvpbo"), metadata={}, features=FeatureConfig())
+
+
+def predict(*args):
+    return subprocess.run([sys.executable, "predict.py", *map(str, args)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+def test_tags_files_and_folders_of_any_length_and_rate(audio_model, tmp_path):
+    rng = np.random.default_rng(0)
+    clips = tmp_path / "clips"
+    (clips / "sub").mkdir(parents=True)
+    soundfile.write(clips / "four.wav", 0.1 * rng.standard_normal(64000), 16000)
+    soundfile.write(clips / "sub" / "short.wav", 0.1 * rng.standard_normal(16000), 16000)
+    single = tmp_path / "long44k.wav"
+    soundfile.write(single, 0.1 * rng.standard_normal(441000), 44100)
+
+    result = predict("--model", audio_model, single, clips, "--csv", tmp_path / "t.csv",
+                     "--json", tmp_path / "t.json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert f"note: {single} is at 44100 Hz; resampled to 16000 Hz" in result.stderr
+    records = json.loads((tmp_path / "t.json").read_text())["files"]
+    assert [r["file"] for r in records] == [str(single), str(clips / "four.wav"),
+                                           str(clips / "sub" / "short.wav")]
+    assert [r["seconds"] for r in records] == [10.0, 4.0, 1.0]
+    rows = list(csv.DictReader((tmp_path / "t.csv").open()))
+    assert [r["file"] for r in rows] == [r["file"] for r in records]
+
+    # The same numbers as the SavedModel's signature on the same waveform.
+    exported = ExportedPredictor(audio_model)
+    waveform, _ = soundfile.read(clips / "four.wav", dtype="float32")
+    expected = exported.tag_waveforms(waveform[None])["probabilities"].numpy()[0]
+    np.testing.assert_allclose(list(records[1]["probabilities"].values()), expected, rtol=1e-5)
+    assert records[1]["labels"] == [n for n, p in zip("cmfvpbo", expected) if p >= 0.5]
+    assert float(rows[1]["c"]) == pytest.approx(expected[0], abs=1e-6)
+
+
+def test_a_missing_path_exits_2(audio_model, tmp_path):
+    result = predict("--model", audio_model, tmp_path / "nope.wav")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path / 'nope.wav'}")
