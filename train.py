@@ -52,6 +52,11 @@ FLAGS = {
                     "CGRNN bidirectional GRU units per layer, e.g. 128,128,128 (paper)"),
     "--devices": ("runtime", "devices", "strs",
                   "devices to mirror over, e.g. /gpu:0,/gpu:1 (default: all GPUs, else the CPU)"),
+    "--serving-hop": ("serving", "hop_seconds", float,
+                      "exported waveform signature: seconds between the 4 s segments of a long "
+                      "clip (2.0)"),
+    "--serving-pooling": ("serving", "pooling", str,
+                          "exported waveform signature: max or mean over a clip's segments"),
     "--out": (None, "out_dir", str,
               "run folder for config, checkpoints, TensorBoard logs and results; an existing "
               "one resumes (default runs/<name>-<time>)"),

@@ -165,6 +165,19 @@ class RuntimeConfig:
 
 
 @dataclasses.dataclass
+class ServingConfig:
+    """How the exported waveform signature tags clips of any length.
+
+    Attributes:
+      hop_seconds: hop between the training-length segments of a clip.
+      pooling: "max" or "mean" of the segments' probabilities, per label.
+    """
+
+    hop_seconds: float = 2.0
+    pooling: str = "max"
+
+
+@dataclasses.dataclass
 class ExperimentConfig:
     """One training run.
 
@@ -184,6 +197,7 @@ class ExperimentConfig:
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
     trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
+    serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -110,6 +110,11 @@ def validate(config: ExperimentConfig) -> None:
     if config.loss.supervised not in SUPERVISED_LOSSES:
         raise AdmlcError(f"--loss {config.loss.supervised} is not known: use one of "
                          f"{', '.join(SUPERVISED_LOSSES)}")
+    if config.serving.pooling not in ("max", "mean"):
+        raise AdmlcError(f"--serving-pooling {config.serving.pooling} is not known: use max or "
+                         "mean")
+    if config.serving.hop_seconds <= 0:
+        raise AdmlcError(f"--serving-hop {config.serving.hop_seconds} must be positive")
     trainer = config.trainer
     for flag, value in (("--epochs", trainer.epochs), ("--batch-size", trainer.batch_size),
                         ("--critic-batch", trainer.critic_batch),
@@ -209,7 +214,9 @@ def run(config: ExperimentConfig, verbose: bool = True,
     export_path = export_predictor(trainer.predictor, base_dir=config.export_dir,
                                    name=config.name, label_names=chime_home.LABELS,
                                    metadata={"config": config.to_dict()},
-                                   features=config.features)
+                                   features=config.features,
+                                   hop_seconds=config.serving.hop_seconds,
+                                   pooling=config.serving.pooling)
     results = {**report, "split": split, "history": history, "export": str(export_path)}
     write_json_atomic(run_dir / "results.json", results)
     print(format_eer_table(report["eer"], report["mean_eer"],

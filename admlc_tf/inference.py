@@ -49,6 +49,27 @@ def read_clip(path: Path, sample_rate: int) -> tuple[np.ndarray, Optional[int]]:
     return librosa.resample(waveform, orig_sr=rate, target_sr=sample_rate).astype(np.float32), rate
 
 
+def rest_request_body(waveforms: Sequence[np.ndarray], form: str = "instances") -> dict:
+    """The TF Serving REST `predict` body for the audio `serving_default` signature.
+
+    Args:
+      waveforms: mono float32 clips at the model's rate; one request batches clips of one length.
+      form: "instances" (row format, one object per clip) or "inputs" (columnar format).
+
+    Returns:
+      The JSON-serialisable body to POST to `/v1/models/<name>:predict`.
+    """
+    if len({len(w) for w in waveforms}) != 1:
+        raise ValueError("one request batches clips of equal length; send others separately")
+    if form == "instances":
+        return {"signature_name": "serving_default",
+                "instances": [{"waveform": np.asarray(w, np.float32).tolist()} for w in waveforms]}
+    if form == "inputs":
+        return {"signature_name": "serving_default",
+                "inputs": {"waveform": [np.asarray(w, np.float32).tolist() for w in waveforms]}}
+    raise ValueError(f"form {form!r} is not known: use instances or inputs")
+
+
 def tag_files(paths: Sequence[str | Path], *, model_path: str | Path, threshold: float = 0.5,
               csv_path: Optional[str] = None, json_path: Optional[str] = None,
               verbose: bool = True) -> list[dict]:

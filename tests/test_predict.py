@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+import tensorflow as tf
 
 from admlc_tf.config import FeatureConfig, PredictorConfig
 from admlc_tf.export import ExportedPredictor, export_predictor
+from admlc_tf.inference import rest_request_body
 from admlc_tf.predictors.cgrnn import build_cgrnn
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,3 +70,47 @@ def test_a_missing_path_exits_2(audio_model, tmp_path):
     result = predict("--model", audio_model, tmp_path / "nope.wav")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path / 'nope.wav'}")
+
+
+class TestRestRequest:
+    """The README's REST bodies, decoded as TF Serving does, give predict.py's numbers."""
+
+    @pytest.fixture(scope="class")
+    def clip(self, tmp_path_factory):
+        path = tmp_path_factory.mktemp("clip") / "clip.wav"
+        soundfile.write(path, 0.1 * np.random.default_rng(3).standard_normal(48000), 16000)
+        return path
+
+    @pytest.fixture(scope="class")
+    def predicted(self, audio_model, clip):
+        result = predict("--model", audio_model, clip, "--json", clip.with_suffix(".json"))
+        assert result.returncode == 0, result.stderr
+        record = json.loads(clip.with_suffix(".json").read_text())["files"][0]
+        return np.array(list(record["probabilities"].values()))
+
+    @pytest.mark.parametrize("form", ["instances", "inputs"])
+    def test_body_through_the_loaded_signature(self, audio_model, clip, predicted, form):
+        waveform, _ = soundfile.read(clip, dtype="float32")
+        body = json.loads(json.dumps(rest_request_body([waveform], form=form)))
+        assert body["signature_name"] == "serving_default"
+        # TF Serving stacks the row format's per-instance values, and takes the columnar as is.
+        batch = ([row["waveform"] for row in body["instances"]] if form == "instances"
+                 else body["inputs"]["waveform"])
+        signature = tf.saved_model.load(str(audio_model)).signatures[body["signature_name"]]
+        out = signature(waveform=tf.constant(batch, tf.float32))
+        np.testing.assert_allclose(out["probabilities"].numpy()[0], predicted, rtol=1e-5)
+
+    def test_body_through_saved_model_cli(self, audio_model, clip, predicted, tmp_path):
+        waveform, _ = soundfile.read(clip, dtype="float32")
+        body = rest_request_body([waveform], form="inputs")
+        np.save(tmp_path / "waveform.npy", np.asarray(body["inputs"]["waveform"], np.float32))
+        cli = Path(sys.executable).with_name("saved_model_cli")
+        result = subprocess.run(
+            [str(cli), "run", "--dir", str(audio_model), "--tag_set", "serve",
+             "--signature_def", "serving_default", "--inputs",
+             f"waveform={tmp_path / 'waveform.npy'}", "--outdir", str(tmp_path / "out")],
+            capture_output=True, text=True, timeout=300,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        assert result.returncode == 0, result.stderr
+        np.testing.assert_allclose(np.load(tmp_path / "out" / "probabilities.npy")[0], predicted,
+                                   rtol=1e-5)

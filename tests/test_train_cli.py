@@ -59,13 +59,18 @@ class TestTrainThenEvaluate:
         out = tmp_path / "run"
         train = run("train.py", "--data-dir", tiny_set, "--fold", "2", "--no-adversarial",
                     "--loss", "warp", "--out", out, "--export-dir", tmp_path / "m",
-                    *TINY_MODEL, data_home=tmp_path)
+                    "--serving-hop", "1", "--serving-pooling", "mean", *TINY_MODEL,
+                    data_home=tmp_path)
         assert train.returncode == 0, train.stderr
         results = json.loads((out / "results.json").read_text())
         assert results["split"] == "fold-2" and results["n_chunks"] == 4
         assert "critic_loss" not in results["history"][0]
         config = json.loads((out / "config.json").read_text())
         assert config["loss"] == {"supervised": "warp", "adversarial": False, "lam": 0.1}
+        exported = json.loads((tmp_path / "m" / "cgrnn" / "1" / "assets" /
+                               "export_config.json").read_text())
+        assert exported["serving"] == {"segment_samples": 64000, "hop_samples": 16000,
+                                       "pooling": "mean"}
 
 
 class TestArguments:
