@@ -1,8 +1,10 @@
-"""Train an ADMLC audio tagger (CGRNN predictor + critic) and export the predictor.
+"""Train an ADMLC tagger (predictor + critic) and export the predictor.
 
     python train.py                                  # generated demo set, small model
     python train.py --data-dir chime_home --fold 1   # DCASE 2016 Task 4, validate on fold 1
     python train.py --data-dir chime_home --fold all --loss warp --no-adversarial
+    python train.py --task features --data scene.arff --model c2ae          # feature vectors
+    python train.py --task features --data scene.arff --protocol --repeats 10  # Table 2
 
 Each flag sets one field of `admlc_tf.config.ExperimentConfig`; flags not given keep the
 defaults (the demo defaults without --data-dir, the paper's with it) or the --config file's.
@@ -21,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from admlc_tf.cli import run_cli  # noqa: E402
 from admlc_tf.config import ExperimentConfig  # noqa: E402
+from admlc_tf.errors import AdmlcError  # noqa: E402
 
 # flag -> (config section, field, type, help)
 FLAGS = {
@@ -57,6 +60,23 @@ FLAGS = {
                       "clip (2.0)"),
     "--serving-pooling": ("serving", "pooling", str,
                           "exported waveform signature: max or mean over a clip's segments"),
+    "--task": (None, "task", str, "audio (default) or features (feature vectors, Table 2)"),
+    "--data": ("vectors", "data_path", str,
+               "features task: an .arff (Mulan/MEKA), .npz/.h5 (X, Y) or .mat file"),
+    "--labels-xml": ("vectors", "labels_xml", str,
+                     "features task: Mulan label XML of an .arff (default: beside it)"),
+    "--model": ("vectors", "model", str,
+                "features task: deep-cplst, warp, bpmll (default) or c2ae"),
+    "--hidden-units": ("vectors", "hidden_units", "ints",
+                       "features task: hidden layers of Deep-CPLST, WARP and C2AE (512)"),
+    "--train-size": ("vectors", "train_size", float,
+                     "features task: r, examples for training + validation (a fraction if < 1)"),
+    "--validation-fraction": ("vectors", "validation_fraction", float,
+                              "features task: part of r held out to tune thresholds (0.1)"),
+    "--repeats": ("vectors", "repeats", int, "features task: R random splits of --protocol"),
+    "--threshold": ("vectors", "threshold", str,
+                    "features task: fixed (0.5), per_label (tuned on validation) or top_k"),
+    "--top-k": ("vectors", "top_k", int, "features task: k for --threshold top_k"),
     "--out": (None, "out_dir", str,
               "run folder for config, checkpoints, TensorBoard logs and results; an existing "
               "one resumes (default runs/<name>-<time>)"),
@@ -86,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-adversarial", dest="adversarial", action="store_false",
                         default=argparse.SUPPRESS,
                         help="plain supervised baseline: same loop, no critic")
+    parser.add_argument("--protocol", action="store_true",
+                        help="features task: run the Table 2 protocol (all four models, plain "
+                        "and AD, plus scikit-learn peers, over --repeats random splits)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -96,7 +119,7 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     given = vars(args)
     if args.config:
         config = ExperimentConfig.load(args.config)
-    elif "data_dir" in given:
+    elif "data_dir" in given or given.get("task") == "features":
         config = ExperimentConfig()
     else:
         config = demo_config()
@@ -110,6 +133,8 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         config.loss.adversarial = given["adversarial"]
     if "critic_batch" not in given and "batch_size" in given and not args.config:
         config.trainer.critic_batch = config.trainer.batch_size
+    if config.task == "features" and "name" not in given and not args.config:
+        config.name = config.vectors.model
     if "out" not in given and not args.config:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         config.out_dir = os.path.join("runs", f"{config.name}-{stamp}")
@@ -119,8 +144,18 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from admlc_tf.experiment import run
+    from admlc_tf.vector_experiment import run_protocol, run_vectors
 
-    return run_cli(lambda: run(config_from_args(args), verbose=not args.quiet))
+    def main_job():
+        config = config_from_args(args)
+        if config.task == "audio":
+            return run(config, verbose=not args.quiet)
+        if config.task == "features":
+            job = run_protocol if args.protocol else run_vectors
+            return job(config, verbose=not args.quiet)
+        raise AdmlcError(f"--task {config.task} is not known: use audio or features")
+
+    return run_cli(main_job)
 
 
 if __name__ == "__main__":

@@ -110,7 +110,8 @@ class LossConfig:
     """Eq. (3): `L_P(y_hat, y) + lam * BCE(s_pred, 1)`.
 
     Attributes:
-      supervised: the supervised loss L_P: "ce" or "warp".
+      supervised: the supervised loss L_P of a logits predictor: "ce", "warp", "pr", "bpmll" or
+        "l2" (`admlc_tf.losses.SUPERVISED_LOSSES`).
       adversarial: train with the critic (ADMLC); False is the plain supervised baseline.
       lam: the weight lambda of the adversarial term.
     """
@@ -165,6 +166,52 @@ class RuntimeConfig:
 
 
 @dataclasses.dataclass
+class VectorConfig:
+    """Feature-vector tagging (`--task features`; the paper's Table 2).
+
+    Attributes:
+      data_path: the data file: Mulan/MEKA `.arff`, `.npz`/`.h5` with X and Y, or `.mat`.
+      labels_xml: Mulan's label XML for an `.arff` (default: beside it, same stem).
+      model: "deep-cplst", "warp", "bpmll" or "c2ae".
+      hidden_units: hidden layers of the Deep-CPLST regressor, the WARP MLP and the C2AE
+        encoders (BP-MLL has its own single layer).
+      dropout: dropout after each hidden layer of Deep-CPLST and WARP.
+      bpmll_hidden_fraction: BP-MLL's hidden width as a fraction of the input dimension.
+      bpmll_loss: "bpmll" (pairwise exponential) or "l2".
+      cplst_dims: Deep-CPLST's projection size k; 0 means 80% of the labels (rounded up), the
+        largest of Chen & Lin's settings.
+      c2ae_latent: C2AE's latent size; 0 means 80% of the labels (rounded up), the authors'
+        reduction rate.
+      c2ae_alpha: C2AE's weight of the output loss (2.0 in the authors' demo).
+      c2ae_lagrange: C2AE's weight of the orthogonality constraint.
+      train_size: r, examples drawn for training + validation (a fraction if below 1); the rest
+        are the test set.
+      validation_fraction: part of those r held out to tune thresholds.
+      repeats: R, random splits of the protocol, seeds `trainer.seed + i`.
+      threshold: how scores become label sets: "fixed" (0.5), "per_label" (each label's
+        threshold tuned on the validation part for F1), or "top_k".
+      top_k: k for "top_k".
+    """
+
+    data_path: Optional[str] = None
+    labels_xml: Optional[str] = None
+    model: str = "bpmll"
+    hidden_units: tuple[int, ...] = (512,)
+    dropout: float = 0.2
+    bpmll_hidden_fraction: float = 0.2
+    bpmll_loss: str = "bpmll"
+    cplst_dims: int = 0
+    c2ae_latent: int = 0
+    c2ae_alpha: float = 2.0
+    c2ae_lagrange: float = 0.5
+    train_size: float = 0.5
+    validation_fraction: float = 0.1
+    repeats: int = 10
+    threshold: str = "fixed"
+    top_k: int = 3
+
+
+@dataclasses.dataclass
 class ServingConfig:
     """How the exported waveform signature tags clips of any length.
 
@@ -182,11 +229,13 @@ class ExperimentConfig:
     """One training run.
 
     Attributes:
+      task: "audio" (CHiME-Home, CGRNN, EER) or "features" (feature vectors, Table 2 models, F1).
       name: model name; the predictor is exported to `<export_dir>/<name>/<version>/`.
       out_dir: run directory: config.json, checkpoints, TensorBoard logs, results.json.
       export_dir: base folder of exported SavedModels.
     """
 
+    task: str = "audio"
     name: str = "cgrnn"
     out_dir: str = "runs/default"
     export_dir: str = "saved_models"
@@ -198,6 +247,7 @@ class ExperimentConfig:
     trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
     serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
+    vectors: VectorConfig = dataclasses.field(default_factory=VectorConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

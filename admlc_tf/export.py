@@ -4,8 +4,8 @@ Layout: `<base_dir>/<name>/<version>/` with integer versions 1, 2, ... (TF Servi
 highest). A version is written to a hidden temporary folder and renamed into place, so a server
 polling the base path never sees half of one, and an existing version is never overwritten.
 
-Signatures (outputs `probabilities` and `logits`, `[batch, n_labels]` in the order of
-`assets/labels.txt`):
+Signatures (outputs `probabilities` and `logits` (or `scores`, for a regression predictor),
+`[batch, n_labels]` in the order of `assets/labels.txt`):
 - `features`: input `features` `[batch, *input_shape]`, e.g. `[batch, 249, 40]` log-mel.
 - `serving_default`, for audio models: input `waveform` `[batch, samples]` float32 mono at the
   training rate, any length. The log-mel front end runs in the graph (core TF ops only); a clip is
@@ -33,6 +33,7 @@ import tensorflow as tf
 from admlc_tf.config import FeatureConfig
 from admlc_tf.errors import AdmlcError
 from admlc_tf.features import LogMelSpectrogram
+from admlc_tf.predictors.spec import to_probabilities
 
 _VERSION = re.compile(r"^\d+$")
 
@@ -63,7 +64,7 @@ def _segment_and_tag(predictor: keras.Model, front_end, waveform, *, segment: in
 def export_predictor(predictor: keras.Model, *, base_dir: str | Path, name: str,
                      label_names: Sequence[str], metadata: dict,
                      features: Optional[FeatureConfig] = None, hop_seconds: float = 2.0,
-                     pooling: str = "max") -> Path:
+                     pooling: str = "max", output: str = "logits") -> Path:
     """Writes the predictor as the next version of `<base_dir>/<name>/`.
 
     Args:
@@ -77,6 +78,8 @@ def export_predictor(predictor: keras.Model, *, base_dir: str | Path, name: str,
         `serving_default`. None for feature-vector predictors.
       hop_seconds: hop between the training-length segments of a long clip.
       pooling: "max" or "mean" over a clip's segments.
+      output: what the predictor emits: "logits", or "scores" regressed onto {0, 1} (Deep-CPLST);
+        the signatures return `probabilities` and the raw outputs under that name.
 
     Returns:
       The new version folder.
@@ -93,8 +96,8 @@ def export_predictor(predictor: keras.Model, *, base_dir: str | Path, name: str,
     tmp = model_dir / f".tmp-{version}-{os.getpid()}"
     input_shape = tuple(predictor.inputs[0].shape[1:])
 
-    def outputs(logits):
-        return {"probabilities": tf.sigmoid(logits), "logits": logits}
+    def outputs(raw):
+        return {"probabilities": to_probabilities(raw, output), output: raw}
 
     archive = keras.export.ExportArchive()
     archive.track(predictor)

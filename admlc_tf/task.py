@@ -14,7 +14,8 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
-from admlc_tf.losses import get_supervised_loss, score_cross_entropy
+from admlc_tf.losses import score_cross_entropy
+from admlc_tf.predictors.spec import PredictorSpec
 
 
 def _average(per_example: tf.Tensor, global_batch_size: int) -> tf.Tensor:
@@ -25,32 +26,33 @@ class AdmlcTask:
     """The three update rules of Algorithm 1 and its critic pre-training.
 
     Args:
-      predictor: f_P, a Keras model `[batch, ...] -> [batch, n_labels]` logits.
+      spec: f_P: the predictor, its supervised loss L_P and how its outputs become probabilities.
       critic: f_C, a Keras model {"features", "labels"} -> `[batch, 1]` logit, or None for the
         plain supervised baseline.
       predictor_optimizer: updates the predictor's variables only.
       critic_optimizer: updates the critic's variables only (None without a critic).
-      supervised_loss: name of L_P in `admlc_tf.losses.SUPERVISED_LOSSES`.
       lam: lambda, the weight of the adversarial term of Eq. (3).
       batch_size: N, the global predictor batch.
       critic_batch: M, the global batch of ground-truth pairs.
       flip_prob: pre-training: extra chance of flipping each label entry of a perturbed pair.
     """
 
-    def __init__(self, predictor: keras.Model, critic: Optional[keras.Model], *,
+    def __init__(self, spec: PredictorSpec, critic: Optional[keras.Model], *,
                  predictor_optimizer: keras.optimizers.Optimizer,
                  critic_optimizer: Optional[keras.optimizers.Optimizer],
-                 supervised_loss: str, lam: float, batch_size: int, critic_batch: int,
-                 flip_prob: float):
-        self.predictor = predictor
+                 lam: float, batch_size: int, critic_batch: int, flip_prob: float):
+        self.spec = spec
         self.critic = critic
         self.predictor_optimizer = predictor_optimizer
         self.critic_optimizer = critic_optimizer
-        self.supervised_loss = get_supervised_loss(supervised_loss)
         self.lam = lam
         self.batch_size = batch_size
         self.critic_batch = critic_batch
         self.flip_prob = flip_prob
+
+    @property
+    def predictor(self) -> keras.Model:
+        return self.spec.predictor
 
     @property
     def adversarial(self) -> bool:
@@ -72,16 +74,16 @@ class AdmlcTask:
           the predictions before this update, detached, for the critic step.
         """
         with tf.GradientTape() as tape:
-            logits = self.predictor(x, training=True)  # [local_batch, n_labels]
-            y_hat = tf.sigmoid(logits)
-            sup_loss = _average(self.supervised_loss(y, logits), self.batch_size)
+            outputs, per_example = self.spec.forward(x, y, training=True)  # [local_batch, ...]
+            y_hat = self.spec.probabilities(outputs)  # [local_batch, n_labels]
+            sup_loss = _average(per_example, self.batch_size)
             loss = sup_loss
             if self.adversarial:
                 # The critic is frozen here: training=False, and only predictor variables move.
                 s_pred = self._critic_logits(x, y_hat, training=False)  # [local_batch]
                 adv_loss = _average(score_cross_entropy(s_pred, 1.0), self.batch_size)
                 loss = loss + self.lam * adv_loss
-        variables = self.predictor.trainable_variables
+        variables = self.spec.trained_model.trainable_variables
         self.predictor_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         logs = {"loss": loss, "sup_loss": sup_loss}
         if self.adversarial:
@@ -154,4 +156,4 @@ class AdmlcTask:
 
     def predict_step(self, x: tf.Tensor) -> tf.Tensor:
         """`[batch, ...] -> [batch, n_labels]` probabilities, inference mode."""
-        return tf.sigmoid(self.predictor(x, training=False))
+        return self.spec.probabilities(self.predictor(x, training=False))

@@ -19,7 +19,9 @@ import tensorflow as tf
 from admlc_tf.config import ExperimentConfig, RuntimeConfig
 from admlc_tf.data.pipeline import ChunkRows, evaluation_batches, training_stream
 from admlc_tf.errors import AdmlcError
+from admlc_tf.losses import get_supervised_loss
 from admlc_tf.metrics import per_label_eer
+from admlc_tf.predictors.spec import PredictorSpec
 from admlc_tf.task import AdmlcTask
 
 
@@ -36,6 +38,11 @@ def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
     return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device_ops)
 
 
+def mean_eer_metric(labels: np.ndarray, probabilities: np.ndarray) -> dict:
+    """The default validation metric: `{"val_mean_eer": mean of the defined per-label EERs}`."""
+    return {"val_mean_eer": float(np.nanmean(per_label_eer(labels, probabilities)))}
+
+
 def _sum(strategy: tf.distribute.Strategy, logs: dict) -> dict:
     return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in logs.items()}
 
@@ -46,7 +53,8 @@ class Trainer:
     Args:
       config: the experiment; `trainer`, `loss` and `data.shuffle_buffer` are read here.
       strategy: a tf.distribute strategy; models and optimizers are built in its scope.
-      build_predictor: returns a fresh predictor (logits out).
+      build_predictor: returns a fresh predictor: a Keras model with logits out (trained with
+        `config.loss.supervised`), or a `PredictorSpec` that brings its own loss.
       build_critic: returns a fresh critic, or None for the plain baseline.
       run_dir: where checkpoints and TensorBoard logs go; None keeps nothing on disk.
     """
@@ -61,10 +69,12 @@ class Trainer:
         with strategy.scope():
             # Seeds Python, NumPy and Keras globally: the initial weights follow from the seed.
             keras.utils.set_random_seed(train.seed)
-            predictor = build_predictor()
+            spec = build_predictor()
+            if not isinstance(spec, PredictorSpec):
+                spec = PredictorSpec(spec, get_supervised_loss(config.loss.supervised))
             critic = build_critic() if (config.loss.adversarial and build_critic) else None
             predictor_optimizer = keras.optimizers.Adam(train.learning_rate)
-            predictor_optimizer.build(predictor.trainable_variables)
+            predictor_optimizer.build(spec.trained_model.trainable_variables)
             critic_optimizer = None
             if critic is not None:
                 critic_optimizer = keras.optimizers.Adam(train.critic_learning_rate)
@@ -72,14 +82,15 @@ class Trainer:
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.pretrain_step = tf.Variable(0, dtype=tf.int64, trainable=False,
                                              name="pretrain_step")
-            tracked = dict(step=self.step, pretrain_step=self.pretrain_step, predictor=predictor,
-                           predictor_optimizer=predictor_optimizer)
+            tracked = dict(step=self.step, pretrain_step=self.pretrain_step,
+                           predictor=spec.predictor, predictor_optimizer=predictor_optimizer)
+            if spec.training_model is not None:
+                tracked["training_model"] = spec.training_model
             if critic is not None:
                 tracked.update(critic=critic, critic_optimizer=critic_optimizer)
             self.checkpoint = tf.train.Checkpoint(**tracked)
-        self.task = AdmlcTask(predictor, critic, predictor_optimizer=predictor_optimizer,
-                              critic_optimizer=critic_optimizer,
-                              supervised_loss=config.loss.supervised, lam=config.loss.lam,
+        self.task = AdmlcTask(spec, critic, predictor_optimizer=predictor_optimizer,
+                              critic_optimizer=critic_optimizer, lam=config.loss.lam,
                               batch_size=train.batch_size, critic_batch=train.critic_batch,
                               flip_prob=train.flip_prob)
         self.run_dir = Path(run_dir) if run_dir else None
@@ -143,16 +154,24 @@ class Trainer:
         return np.concatenate([self._predict_step(x).numpy() for x, _ in batches])
 
     def fit(self, train_rows: ChunkRows, validation_rows: Optional[ChunkRows] = None,
-            verbose: bool = True) -> list[dict]:
+            verbose: bool = True,
+            validation_metric: Callable[[np.ndarray, np.ndarray], dict] = mean_eer_metric
+            ) -> list[dict]:
         """Critic pre-training, then Algorithm 1 for `config.trainer.epochs` epochs.
 
         Resumes from the latest checkpoint in `run_dir`: the step counters, both models, both
         optimizers and the data position (the streams are seeded, so skipping the batches already
         used restores them).
 
+        Args:
+          train_rows: the training split.
+          validation_rows: scored after every epoch with `validation_metric`, if given.
+          verbose: progress bars.
+          validation_metric: `(labels [n, L], probabilities [n, L]) -> {name: value}`.
+
         Returns:
-          One dict per epoch trained in this call: mean training scalars, and
-          `val_mean_eer` when `validation_rows` is given.
+          One dict per epoch trained in this call: mean training scalars, and the validation
+          metric's values (`val_mean_eer` by default) when `validation_rows` is given.
         """
         cfg = self.config.trainer
         self.restore()
@@ -209,11 +228,13 @@ class Trainer:
                 summary["epoch"] = k // steps_per_epoch
                 epoch_logs = {}
                 if validation_rows is not None:
-                    summary["val_mean_eer"] = float(np.nanmean(per_label_eer(
-                        validation_rows.labels, self.predict(validation_rows))))
+                    values = validation_metric(validation_rows.labels,
+                                               self.predict(validation_rows))
+                    summary.update(values)
                     if val_writer:
                         with val_writer.as_default(step=k):
-                            tf.summary.scalar("mean_eer", summary["val_mean_eer"])
+                            for name, value in values.items():
+                                tf.summary.scalar(name.removeprefix("val_"), value)
                 history.append(summary)
         for w in (writer, val_writer):
             if w:

@@ -166,9 +166,10 @@ class TestPairwiseRanking:
     def test_sum_of_pairs_grows_linearly_with_violations(self):
         # One positive at 0 below r negatives at 0: r hinges of 1 -> r (WARP: L(r)).
         for r in (1, 3, 6):
-            loss = losses.pairwise_ranking([[1.0] + [0.0] * r], tf.zeros([1, r + 1]))
+            labels, logits = [[1.0] + [0.0] * r], tf.zeros([1, r + 1])
+            loss = losses.pairwise_ranking(labels, logits)
             _assert_close(loss, [float(r)])
-            assert float(loss[0]) >= float(losses.warp([[1.0] + [0.0] * r], tf.zeros([1, r + 1]))[0])
+            assert float(loss[0]) >= float(losses.warp(labels, logits)[0])
 
     def test_zero_when_positives_outrank_negatives_by_margin(self):
         loss = losses.pairwise_ranking([[1.0, 0.0, 1.0, 0.0]], [[3.0, -1.0, 2.0, 0.0]])

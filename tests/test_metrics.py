@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy.interpolate import interp1d
 from scipy.optimize import brentq
+from sklearn import metrics as skm
 from sklearn.metrics import roc_curve
 
 from admlc_tf import metrics
@@ -189,3 +190,227 @@ class TestFormatEerTable:
         report = metrics.eer_report(labels, TestEerReport.SCORES, ["c", "m", "f"])
         table = metrics.format_eer_table(report["eer"], report["mean_eer"])
         assert table.split("\n")[1].split() == ["0.000", "-", "0.500", "0.250"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Multi-label F1, Hamming and ranking metrics, checked against scikit-learn.
+
+
+def _random_multilabel(seed, n=60, n_labels=6):
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, n_labels)) < 0.3).astype(int)
+    y[:, -1] = 0  # one label with no positive
+    s = np.round(y * 0.8 + rng.normal(scale=0.6, size=y.shape), 1)  # coarse: many ties
+    return y, s, (s >= 0.5).astype(int)
+
+
+# Tiny hand case: labels [[1, 0], [1, 1]], predictions [[1, 1], [0, 1]].
+# Cells: (0,0) TP, (0,1) FP, (1,0) FN, (1,1) TP -> TP 2, FP 1, FN 1.
+TINY_Y = np.array([[1, 0], [1, 1]])
+TINY_P = np.array([[1, 1], [0, 1]])
+
+
+class TestMicroF1:
+    def test_hand_case(self):
+        # 2 TP / (2 TP + FP + FN) = 4 / 6.
+        assert metrics.micro_f1(TINY_Y, TINY_P) == pytest.approx(2.0 / 3.0)
+
+    @pytest.mark.parametrize("seed", range(5))
+    def test_matches_sklearn(self, seed):
+        y, _, p = _random_multilabel(seed)
+        assert metrics.micro_f1(y, p) == pytest.approx(skm.f1_score(y, p, average="micro"))
+
+    @pytest.mark.parametrize("zero_division", [0.0, 1.0])
+    def test_empty_uses_zero_division(self, zero_division):
+        y = np.zeros((2, 3), int)
+        expected = skm.f1_score(y, y, average="micro", zero_division=zero_division)
+        assert metrics.micro_f1(y, y, zero_division) == expected == zero_division
+
+
+class TestMacroF1:
+    def test_hand_case(self):
+        # Label 0: TP 1, FN 1 -> 2/3. Label 1: TP 1, FP 1 -> 2/3. Mean 2/3.
+        assert metrics.macro_f1(TINY_Y, TINY_P) == pytest.approx(2.0 / 3.0)
+
+    def test_label_without_positives_or_predictions(self):
+        # Label 0 perfect (1.0); label 1 never true, never predicted: zero_division.
+        y = p = np.array([[1, 0], [0, 0]])
+        assert metrics.macro_f1(y, p) == 0.5
+        assert metrics.macro_f1(y, p, zero_division=1.0) == 1.0
+
+    @pytest.mark.parametrize("seed", range(5))
+    @pytest.mark.parametrize("zero_division", [0.0, 1.0])
+    def test_matches_sklearn(self, seed, zero_division):
+        y, _, p = _random_multilabel(seed)
+        expected = skm.f1_score(y, p, average="macro", zero_division=zero_division)
+        assert metrics.macro_f1(y, p, zero_division) == pytest.approx(expected)
+
+
+class TestExampleF1:
+    def test_hand_case(self):
+        # Example 0: Y={0}, P={0,1}: 2*1/(1+2) = 2/3. Example 1: Y={0,1}, P={1}: 2/3.
+        assert metrics.example_f1(TINY_Y, TINY_P) == pytest.approx(2.0 / 3.0)
+
+    @pytest.mark.parametrize("seed", range(5))
+    @pytest.mark.parametrize("zero_division", [0.0, 1.0])
+    def test_matches_sklearn(self, seed, zero_division):
+        y, _, p = _random_multilabel(seed)
+        p[0] = y[0] = 0  # an example with no true and no predicted label
+        expected = skm.f1_score(y, p, average="samples", zero_division=zero_division)
+        assert metrics.example_f1(y, p, zero_division) == pytest.approx(expected)
+
+
+class TestHammingLoss:
+    def test_hand_case(self):
+        assert metrics.hamming_loss(TINY_Y, TINY_P) == 0.5  # cells (0,1), (1,0) wrong of 4
+
+    @pytest.mark.parametrize("seed", range(5))
+    def test_matches_sklearn(self, seed):
+        y, _, p = _random_multilabel(seed)
+        assert metrics.hamming_loss(y, p) == pytest.approx(skm.hamming_loss(y, p))
+
+    def test_shape_mismatch_raises(self):
+        with pytest.raises(ValueError, match="same shape"):
+            metrics.hamming_loss(np.zeros((2, 3)), np.zeros((2, 2)))
+
+
+class TestRankingLoss:
+    def test_hand_case_with_tie(self):
+        # y = [1, 0, 0], s = [0.5, 0.5, 0.1]: pair (0,1) tied -> wrong, (0,2) right: 1/2.
+        # Second example has no negative: 0. Mean 0.25.
+        assert metrics.ranking_loss([[1, 0, 0], [1, 1, 1]], [[0.5, 0.5, 0.1], [0, 1, 2]]) == 0.25
+
+    @pytest.mark.parametrize("seed", range(5))
+    def test_matches_sklearn(self, seed):
+        y, s, _ = _random_multilabel(seed)
+        y[0] = 0
+        assert metrics.ranking_loss(y, s) == pytest.approx(skm.label_ranking_loss(y, s))
+
+
+class TestOneError:
+    def test_hand_case(self):
+        # Top labels: 0 (true), 0 (false), 2 (0.9, true). Example 3 has no true label: left
+        # out. One error of 3 -> 1/3.
+        y = [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]]
+        s = [[0.9, 0.1, 0.2], [0.8, 0.2, 0.1], [0.5, 0.1, 0.9], [0.9, 0.1, 0.1]]
+        assert metrics.one_error(y, s) == pytest.approx(1.0 / 3.0)
+
+    def test_tie_goes_to_lowest_index(self):
+        # Scores tied at 0.5: argmax picks label 0, which is false.
+        assert metrics.one_error([[0, 1]], [[0.5, 0.5]]) == 1.0
+
+    def test_no_true_label_is_nan(self):
+        assert math.isnan(metrics.one_error([[0, 0]], [[0.5, 0.1]]))
+
+
+class TestCoverage:
+    def test_hand_case(self):
+        # y = [1, 0, 1], s = [0.9, 0.5, 0.1]: lowest true label ranked 3rd -> 0-based 2,
+        # 1-based 3.
+        assert metrics.coverage([[1, 0, 1]], [[0.9, 0.5, 0.1]]) == 2.0
+        assert metrics.coverage([[1, 0, 1]], [[0.9, 0.5, 0.1]], one_based=True) == 3.0
+
+    @pytest.mark.parametrize("seed", range(5))
+    def test_one_based_matches_sklearn_coverage_error(self, seed):
+        y, s, _ = _random_multilabel(seed)
+        y[0] = 0  # no true label: 0 in both conventions
+        assert metrics.coverage(y, s, one_based=True) == pytest.approx(skm.coverage_error(y, s))
+
+    @pytest.mark.parametrize("seed", range(3))
+    def test_zero_based_is_sklearn_minus_one_when_every_example_has_a_label(self, seed):
+        y, s, _ = _random_multilabel(seed)
+        y[:, 0] = 1
+        assert metrics.coverage(y, s) == pytest.approx(skm.coverage_error(y, s) - 1.0)
+
+
+class TestLabelRankingAveragePrecision:
+    def test_hand_case(self):
+        # True labels 0 (rank 1: 1/1) and 2 (rank 3: 2/3): (1 + 2/3) / 2 = 5/6.
+        value = metrics.label_ranking_average_precision([[1, 0, 1]], [[0.9, 0.5, 0.1]])
+        assert value == pytest.approx(5.0 / 6.0)
+
+    @pytest.mark.parametrize("seed", range(5))
+    def test_matches_sklearn(self, seed):
+        y, s, _ = _random_multilabel(seed)
+        y[0], y[1] = 0, 1  # degenerate examples score 1
+        expected = skm.label_ranking_average_precision_score(y, s)
+        assert metrics.label_ranking_average_precision(y, s) == pytest.approx(expected)
+
+
+class TestMeanAveragePrecision:
+    def test_hand_case_skips_label_without_positive(self):
+        # Label 0: ranking 0.9 (T), 0.8 (F), 0.3 (T): AP = 1/2 * 1 + 1/2 * 2/3 = 5/6.
+        # Label 1: no positive, skipped.
+        y = [[1, 0], [0, 0], [1, 0]]
+        s = [[0.9, 0.2], [0.8, 0.1], [0.3, 0.5]]
+        assert metrics.mean_average_precision(y, s) == pytest.approx(5.0 / 6.0)
+
+    @pytest.mark.parametrize("seed", range(5))
+    def test_matches_sklearn_per_label(self, seed):
+        y, s, _ = _random_multilabel(seed)
+        expected = [skm.average_precision_score(y[:, j], s[:, j]) for j in range(y.shape[1] - 1)]
+        ap = metrics.per_label_average_precision(y, s)
+        np.testing.assert_allclose(ap[:-1], expected, rtol=1e-12)
+        assert math.isnan(ap[-1])
+        assert metrics.mean_average_precision(y, s) == pytest.approx(np.mean(expected))
+
+    def test_no_positive_anywhere_is_nan(self):
+        assert math.isnan(metrics.mean_average_precision([[0, 0]], [[0.1, 0.2]]))
+
+
+class TestTuneThresholds:
+    def test_hand_case(self):
+        # Label 0: sorted scores 0.4 (T), 0.3 (T), 0.2 (F), 0.1 (F); cut after 0.3: F1 = 1,
+        # threshold midway between 0.3 and 0.2 = 0.25. Label 1: no positive -> default 0.5.
+        y = np.array([[1, 0], [1, 0], [0, 0], [0, 0]])
+        s = np.array([[0.4, 0.9], [0.3, 0.1], [0.2, 0.2], [0.1, 0.3]])
+        np.testing.assert_allclose(metrics.tune_thresholds(y, s), [0.25, 0.5])
+
+
+class TestBinarize:
+    def test_fixed(self):
+        predictions, info = metrics.binarize([[0.7, 0.5], [0.2, 0.6]])
+        assert predictions.tolist() == [[1, 1], [0, 1]]
+        assert info == {"method": "fixed", "thresholds": [0.5, 0.5], "k": None}
+
+    def test_top_k(self):
+        predictions, info = metrics.binarize([[0.7, 0.2, 0.9], [0.4, 0.4, 0.1]], "top_k", k=2)
+        assert predictions.tolist() == [[1, 0, 1], [1, 1, 0]]
+        assert info == {"method": "top_k", "thresholds": None, "k": 2}
+
+    def test_per_label_thresholds_beat_fixed_on_validation(self):
+        # Calibration off: positives score around 0.3, negatives around 0.1, so 0.5 predicts
+        # nothing (micro F1 0) while tuned thresholds separate them.
+        rng = np.random.default_rng(0)
+        y = (rng.random((200, 4)) < 0.4).astype(int)
+        s = 0.1 + 0.2 * y + rng.normal(scale=0.03, size=y.shape)
+        fixed, _ = metrics.binarize(s, "fixed")
+        tuned, info = metrics.binarize(s, "per_label", validation=(y, s))
+        assert info["method"] == "per_label" and len(info["thresholds"]) == 4
+        assert all(0.1 < t < 0.3 for t in info["thresholds"])
+        for j in range(4):
+            assert skm.f1_score(y[:, j], tuned[:, j]) > skm.f1_score(
+                y[:, j], fixed[:, j], zero_division=0.0)
+        assert metrics.micro_f1(y, tuned) > 0.95 > metrics.micro_f1(y, fixed)
+        json.dumps(info)
+
+    @pytest.mark.parametrize("kwargs", [{"method": "top_k"}, {"method": "per_label"},
+                                        {"method": "median"}])
+    def test_bad_arguments_raise(self, kwargs):
+        with pytest.raises(ValueError):
+            metrics.binarize([[0.1, 0.2]], **kwargs)
+
+
+class TestMultilabelReport:
+    def test_values_and_json_round_trip(self):
+        y, s, p = _random_multilabel(0)
+        report = metrics.multilabel_report(y, s, p)
+        assert report["micro_f1"] == pytest.approx(skm.f1_score(y, p, average="micro"))
+        assert report["coverage"] == pytest.approx(metrics.coverage(y, s))
+        assert report["n_examples"] == 60 and report["n_labels"] == 6
+        assert json.loads(json.dumps(report, allow_nan=False)) == report
+        assert all(type(v) in (float, int) for v in report.values())
+
+    def test_undefined_values_are_none(self):
+        report = metrics.multilabel_report([[0, 0]], [[0.1, 0.2]], [[0, 0]])
+        assert report["one_error"] is None and report["mean_average_precision"] is None

@@ -51,7 +51,29 @@ class ChunkRows:
                                     label_table[i]))
 
 
-def training_stream(rows: ChunkRows, *, batch_size: int, seed: int, shuffle_buffer: int,
+class ArrayRows:
+    """In-memory examples (feature vectors) with the same interface as `ChunkRows`.
+
+    Args:
+      features: `[n, dims]` float32.
+      labels: `[n, n_labels]` multi-hot labels.
+    """
+
+    def __init__(self, features: np.ndarray, labels: np.ndarray):
+        self.features = np.asarray(features, dtype=np.float32)
+        self.labels = np.asarray(labels, dtype=np.float32)
+        if len(self.features) != len(self.labels):
+            raise ValueError(f"{len(self.features)} feature rows but {len(self.labels)} label rows")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def dataset(self) -> tf.data.Dataset:
+        """(features `[dims]`, labels `[n_labels]`) in row order, one pass."""
+        return tf.data.Dataset.from_tensor_slices((self.features, self.labels))
+
+
+def training_stream(rows: ChunkRows | ArrayRows, *, batch_size: int, seed: int, shuffle_buffer: int,
                     skip_batches: int = 0) -> tf.data.Dataset:
     """An endless stream of shuffled global batches, reshuffled every epoch.
 
@@ -71,6 +93,6 @@ def training_stream(rows: ChunkRows, *, batch_size: int, seed: int, shuffle_buff
     return ds.skip(skip_batches).prefetch(tf.data.AUTOTUNE)
 
 
-def evaluation_batches(rows: ChunkRows, *, batch_size: int) -> tf.data.Dataset:
+def evaluation_batches(rows: ChunkRows | ArrayRows, *, batch_size: int) -> tf.data.Dataset:
     """One ordered pass in batches (the last may be short); labels follow `rows.labels`."""
     return rows.dataset().batch(batch_size).prefetch(tf.data.AUTOTUNE)

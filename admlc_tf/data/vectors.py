@@ -264,7 +264,8 @@ def _read_mat(path: Path):
         mat = scipy.io.loadmat(path)
     except NotImplementedError:
         return _read_mat73(path)
-    except (ValueError, OSError, TypeError) as e:
+    except (ValueError, OSError, TypeError, IndexError, KeyError, EOFError,
+            scipy.io.matlab.MatReadError) as e:  # scipy raises all of these on corrupt files
         raise DataError(f"{path}: not a readable MATLAB file ({e}): re-save it with save(..., "
                         "'-v7') or '-v7.3'") from None
     keys = [k for k in mat if not k.startswith("__")]

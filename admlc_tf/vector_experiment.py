@@ -1,0 +1,295 @@
+"""Feature-vector tagging: one split, or the paper's Table 2 protocol (what `--task features` runs).
+
+The same Algorithm 1 trainer as audio, with a dense critic. The protocol draws r examples for
+training + validation and tests on the rest, R times with recorded seeds; every deep model is run
+plain ("Ori.") and adversarial ("AD") on the same splits, beside two scikit-learn peers a user
+would try first (a multi-label MLPClassifier and one-vs-rest logistic regression).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import functools
+import io
+import math
+import warnings
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from admlc_tf.config import ExperimentConfig
+from admlc_tf.critic import build_critic
+from admlc_tf.data.pipeline import ArrayRows
+from admlc_tf.data.vectors import (VectorDataset, load_vectors, random_split,
+                                   train_validation_split)
+from admlc_tf.errors import AdmlcError
+from admlc_tf.files import write_json_atomic, write_text_atomic
+from admlc_tf.metrics import binarize, micro_f1, macro_f1, multilabel_report
+from admlc_tf.predictors import vector
+from admlc_tf.predictors.spec import PredictorSpec
+
+PEERS = ("mlp", "logreg")
+
+
+def validate(config: ExperimentConfig) -> None:
+    v = config.vectors
+    if not v.data_path:
+        raise AdmlcError("--task features needs --data PATH (an .arff, .npz, .h5 or .mat file)")
+    if v.model not in vector.MODELS:
+        raise AdmlcError(f"--model {v.model} is not known: use one of {', '.join(vector.MODELS)}")
+    if v.threshold not in ("fixed", "per_label", "top_k"):
+        raise AdmlcError(f"--threshold {v.threshold} is not known: use fixed, per_label or top_k")
+    if not 0 < v.validation_fraction < 1:
+        raise AdmlcError(f"--validation-fraction {v.validation_fraction} must be in (0, 1)")
+
+
+def build_spec(config: ExperimentConfig, model: str, features: np.ndarray,
+               labels: np.ndarray) -> PredictorSpec:
+    """A fresh predictor for the fitting split `features [n, d]`, `labels [n, L]`."""
+    v = config.vectors
+    d, num_labels = features.shape[1], labels.shape[1]
+    stats = dict(feature_mean=features.mean(0), feature_variance=features.var(0) + 1e-6)
+    if model == "warp":
+        return vector.build_mlp(d, num_labels, hidden_units=v.hidden_units, dropout=v.dropout,
+                                loss="warp", name="warp", **stats)
+    if model == "bpmll":
+        return vector.build_bpmll(d, num_labels, hidden_fraction=v.bpmll_hidden_fraction,
+                                  loss=v.bpmll_loss, **stats)
+    if model == "deep-cplst":
+        dims = v.cplst_dims or math.ceil(0.8 * num_labels)
+        projection, label_mean = vector.cplst_projection(features, labels, dims=dims)
+        return vector.build_deep_cplst(d, num_labels, projection=projection,
+                                       label_mean=label_mean, hidden_units=v.hidden_units,
+                                       dropout=v.dropout, **stats)
+    if model == "c2ae":
+        return vector.build_c2ae(d, num_labels, hidden_units=v.hidden_units,
+                                 latent_dims=v.c2ae_latent or math.ceil(0.8 * num_labels), alpha=v.c2ae_alpha,
+                                 lagrange=v.c2ae_lagrange, **stats)
+    raise AdmlcError(f"--model {model} is not known: use one of {', '.join(vector.MODELS)}")
+
+
+def f1_metric(labels: np.ndarray, probabilities: np.ndarray) -> dict:
+    """Per-epoch validation: micro and macro F1 at a fixed 0.5."""
+    predictions = (probabilities >= 0.5).astype(np.float32)
+    return {"val_micro_f1": micro_f1(labels, predictions),
+            "val_macro_f1": macro_f1(labels, predictions)}
+
+
+@dataclasses.dataclass
+class SplitResult:
+    """The outcome of one model on one split.
+
+    Attributes:
+      report: test metrics (`multilabel_report`) plus `thresholding` (the method and, when
+        tuned, the per-label thresholds used).
+      history: per-epoch training scalars (empty for the scikit-learn peers).
+      trainer: the trained Trainer (None for the peers).
+    """
+
+    report: dict
+    history: list
+    trainer: object = None
+
+
+def _report(config, test_labels, test_scores, val_labels, val_scores) -> dict:
+    """Test metrics, with label sets chosen as `config.vectors.threshold` says."""
+    v = config.vectors
+    predictions, thresholding = binarize(
+        test_scores, method=v.threshold, k=v.top_k if v.threshold == "top_k" else None,
+        validation=(val_labels, val_scores))
+    return {**multilabel_report(test_labels, test_scores, predictions),
+            "thresholding": thresholding}
+
+
+def run_split(config: ExperimentConfig, data: VectorDataset, train_idx: np.ndarray,
+              test_idx: np.ndarray, *, model: str, adversarial: bool, seed: int,
+              run_dir: Optional[str] = None, verbose: bool = False) -> SplitResult:
+    """Trains one deep model on `train_idx` (minus a validation part) and tests on `test_idx`."""
+    from admlc_tf.trainer import Trainer, make_strategy
+
+    config = copy.deepcopy(config)
+    config.loss.adversarial = adversarial
+    config.trainer.seed = seed
+    fit_idx, val_idx = train_validation_split(train_idx, config.vectors.validation_fraction,
+                                              seed=seed)
+    x_fit, y_fit = data.features[fit_idx], data.labels[fit_idx]
+    critic = functools.partial(build_critic, (data.features.shape[1],), data.labels.shape[1],
+                               config=config.critic, feature_mean=x_fit.mean(0),
+                               feature_variance=x_fit.var(0) + 1e-6)
+    trainer = Trainer(config, make_strategy(config.runtime),
+                      build_predictor=functools.partial(build_spec, config, model, x_fit, y_fit),
+                      build_critic=critic, run_dir=run_dir)
+    validation = ArrayRows(data.features[val_idx], data.labels[val_idx])
+    history = trainer.fit(ArrayRows(x_fit, y_fit), validation, verbose=verbose,
+                          validation_metric=f1_metric)
+    test = ArrayRows(data.features[test_idx], data.labels[test_idx])
+    report = _report(config, test.labels, trainer.predict(test), validation.labels,
+                     trainer.predict(validation))
+    return SplitResult(report, history, trainer)
+
+
+def run_peer(config: ExperimentConfig, data: VectorDataset, train_idx, test_idx, *, peer: str,
+             seed: int) -> SplitResult:
+    """A scikit-learn peer on the same split and thresholding as the deep models."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    fit_idx, val_idx = train_validation_split(train_idx, config.vectors.validation_fraction,
+                                              seed=seed)
+    if peer == "mlp":
+        estimator = MLPClassifier(hidden_layer_sizes=config.vectors.hidden_units,
+                                  max_iter=max(50, config.trainer.epochs), random_state=seed)
+    else:
+        estimator = OneVsRestClassifier(LogisticRegression(max_iter=1000))
+    model = make_pipeline(StandardScaler(), estimator)
+    labels = data.labels.astype(int)
+    with warnings.catch_warnings():
+        # The MLP's iteration budget follows --epochs on purpose; a short budget is not news.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(data.features[fit_idx], labels[fit_idx])
+
+    def scores(idx):
+        return np.asarray(model.predict_proba(data.features[idx]), dtype=np.float32)
+
+    report = _report(config, data.labels[test_idx], scores(test_idx), data.labels[val_idx],
+                     scores(val_idx))
+    return SplitResult(report, [])
+
+
+def _train_count(config: ExperimentConfig, n: int) -> int:
+    size = config.vectors.train_size
+    count = int(round(size * n)) if size < 1 else int(size)
+    if not 2 <= count < n:
+        raise AdmlcError(f"--train-size {size} leaves {n - count} of {n} examples for testing: "
+                         "choose a size between 2 and n - 1 (or a fraction)")
+    return count
+
+
+def run_vectors(config: ExperimentConfig, verbose: bool = True) -> dict:
+    """One model on one random split (seed `trainer.seed`); exports the predictor."""
+    from admlc_tf.export import export_predictor
+
+    validate(config)
+    data = load_vectors(config.vectors.data_path, labels_xml=config.vectors.labels_xml)
+    train_idx, test_idx = random_split(len(data.labels), _train_count(config, len(data.labels)),
+                                       seed=config.trainer.seed)
+    Path(config.out_dir).mkdir(parents=True, exist_ok=True)
+    config.save(Path(config.out_dir) / "config.json")
+    result = run_split(config, data, train_idx, test_idx, model=config.vectors.model,
+                       adversarial=config.loss.adversarial, seed=config.trainer.seed,
+                       run_dir=config.out_dir, verbose=verbose)
+    spec = result.trainer.task.spec
+    export = export_predictor(spec.predictor, base_dir=config.export_dir, name=config.name,
+                              label_names=data.label_names, metadata={"config": config.to_dict()},
+                              output=spec.output)
+    results = {**result.report, "n_test": len(test_idx), "history": result.history,
+               "export": str(export)}
+    write_json_atomic(Path(config.out_dir) / "results.json", results)
+    print(format_report(result.report, title=f"{config.vectors.model} "
+                        f"({'AD' if config.loss.adversarial else 'Ori.'}) on {len(test_idx)} "
+                        f"test examples of {data.source}"))
+    print(f"Exported the predictor to {export}")
+    return results
+
+
+def format_report(report: dict, title: str = "") -> str:
+    keys = [k for k, v in report.items() if isinstance(v, float) or v is None]
+    width = max(len(k) for k in keys)
+    lines = [title] if title else []
+    lines += [f"{k:<{width}}  {'-' if report[k] is None else format(report[k], '.4f')}"
+              for k in keys]
+    lines.append(f"{'thresholds':<{width}}  {report['thresholding']['method']}")
+    return "\n".join(lines)
+
+
+def run_protocol(config: ExperimentConfig, models: Sequence[str] = vector.MODELS,
+                 peers: Sequence[str] = PEERS, verbose: bool = True) -> dict:
+    """The Table 2 protocol: R random splits x (models x {Ori., AD} + peers).
+
+    Writes `<out_dir>/protocol.json` (every split's reports and seeds) and
+    `<out_dir>/protocol.csv` (mean and standard deviation per system and metric), prints the table
+    in the paper's shape, and returns the JSON content.
+    """
+    validate(config)
+    data = load_vectors(config.vectors.data_path, labels_xml=config.vectors.labels_xml)
+    n = len(data.labels)
+    count = _train_count(config, n)
+    systems = [(m, ad) for m in models for ad in (False, True)]
+    runs = {name: [] for name in [_system_name(m, ad) for m, ad in systems] + list(peers)}
+    seeds = [config.trainer.seed + i for i in range(config.vectors.repeats)]
+    for repeat, seed in enumerate(seeds):
+        train_idx, test_idx = random_split(n, count, seed=seed)
+        for model, adversarial in systems:
+            if verbose:
+                print(f"split {repeat + 1}/{len(seeds)} (seed {seed}): "
+                      f"{_system_name(model, adversarial)}", flush=True)
+            result = run_split(config, data, train_idx, test_idx, model=model,
+                               adversarial=adversarial, seed=seed)
+            runs[_system_name(model, adversarial)].append(result.report)
+        for peer in peers:
+            runs[peer].append(run_peer(config, data, train_idx, test_idx, peer=peer,
+                                       seed=seed).report)
+    summary = {name: _mean_std(reports) for name, reports in runs.items()}
+    results = {"data": str(data.source), "n_examples": n, "train_size": count,
+               "seeds": seeds, "thresholding": config.vectors.threshold, "summary": summary,
+               "runs": runs}
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config.save(out / "config.json")
+    write_json_atomic(out / "protocol.json", results)
+    write_text_atomic(out / "protocol.csv", _summary_csv(summary))
+    print(format_protocol_table(summary, models, peers, dataset=Path(data.source).stem,
+                                repeats=len(seeds)))
+    return results
+
+
+def _system_name(model: str, adversarial: bool) -> str:
+    return f"{model}/{'AD' if adversarial else 'Ori.'}"
+
+
+def _mean_std(reports: Sequence[dict]) -> dict:
+    """Mean and standard deviation of each float metric over splits (undefined ones skipped)."""
+    keys = [k for k, v in reports[0].items() if isinstance(v, float) or v is None]
+    summary = {}
+    for key in keys:
+        values = np.array([np.nan if r[key] is None else r[key] for r in reports], dtype=float)
+        if np.isfinite(values).any():
+            summary[key] = {"mean": float(np.nanmean(values)), "std": float(np.nanstd(values))}
+    return summary
+
+
+def _summary_csv(summary: dict) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["system", "metric", "mean", "std"])
+    for system, metrics in summary.items():
+        for metric, value in metrics.items():
+            writer.writerow([system, metric, f"{value['mean']:.6f}", f"{value['std']:.6f}"])
+    return buffer.getvalue()
+
+
+def format_protocol_table(summary: dict, models: Sequence[str], peers: Sequence[str], *,
+                          dataset: str, repeats: int) -> str:
+    """The paper's Table 2 shape: rows dataset x MicF1/MacF1, columns model x Ori./AD, in %."""
+    columns = [_system_name(m, ad) for m in models for ad in (False, True)] + list(peers)
+    cell = 13
+    header1 = f"{'':<8}{'':<7}" + "".join(f"{m:^{2 * cell}}" for m in models) + "".join(
+        f"{p:^{cell}}" for p in peers)
+    header2 = f"{'Data':<8}{'':<7}" + "".join(f"{'Ori.':^{cell}}{'AD':^{cell}}" for _ in models) \
+        + "".join(f"{'':^{cell}}" for _ in peers)
+    lines = [f"Micro/macro F1 (%), mean ± std over {repeats} random splits", header1, header2]
+    for i, (metric, label) in enumerate((("micro_f1", "MicF1"), ("macro_f1", "MacF1"))):
+        row = f"{dataset if i == 0 else '':<8}{label:<7}"
+        for column in columns:
+            value = summary[column].get(metric)
+            row += f"{100 * value['mean']:6.1f}±{100 * value['std']:<5.1f}".center(cell) \
+                if value else f"{'-':^{cell}}"
+        lines.append(row)
+    return "\n".join(lines)
