@@ -49,6 +49,8 @@ FLAGS = {
     "--lr": ("trainer", "learning_rate", float, "Adam learning rate of the predictor (1e-3)"),
     "--critic-lr": ("trainer", "critic_learning_rate", float, "Adam learning rate of the critic"),
     "--seed": ("trainer", "seed", int, "seed of weights, shuffling and pre-training pairs (0)"),
+    "--checkpoint-every": ("trainer", "checkpoint_every", int,
+                           "steps between checkpoints; a killed run resumes from the last one"),
     "--conv-filters": ("predictor", "conv_filters", "ints",
                        "CGRNN gated-conv filters per block, e.g. 128,128 (paper) or 16,16 (demo)"),
     "--gru-units": ("predictor", "gru_units", "ints",

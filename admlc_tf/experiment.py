@@ -19,7 +19,7 @@ from admlc_tf.data.cache import build_feature_cache, feature_statistics
 from admlc_tf.data.demo import ensure_demo_dataset
 from admlc_tf.data.pipeline import ChunkRows
 from admlc_tf.errors import AdmlcError, DataError
-from admlc_tf.files import write_json_atomic
+from admlc_tf.files import run_folder_lock, write_json_atomic
 from admlc_tf.losses import SUPERVISED_LOSSES
 from admlc_tf.metrics import eer_report, format_eer_table
 
@@ -185,9 +185,6 @@ def run(config: ExperimentConfig, verbose: bool = True,
       The results written to `<out_dir>/results.json`: the EER report of the test split
       (`eer`, `mean_eer`, `n_chunks`), `split`, `history` (per-epoch scalars) and `export`.
     """
-    from admlc_tf.export import export_predictor
-    from admlc_tf.trainer import Trainer, make_strategy
-
     validate(config)
     run_dir = Path(config.out_dir)
     _check_resume(config, run_dir)
@@ -197,15 +194,25 @@ def run(config: ExperimentConfig, verbose: bool = True,
     except OSError as e:
         raise AdmlcError(f"cannot create the run folder {run_dir} ({e.strerror}): pass --out a "
                          "writable folder") from None
-    config.save(run_dir / "config.json")
+    with run_folder_lock(run_dir):
+        config.save(run_dir / "config.json")
+        return _train_and_export(config, data, run_dir, verbose, build_predictor)
+
+
+def _train_and_export(config: ExperimentConfig, data: ExperimentData, run_dir: Path,
+                      verbose: bool, build_predictor) -> dict:
+    from admlc_tf.export import export_predictor
+    from admlc_tf.trainer import Trainer, make_strategy
+
     default_predictor, build_critic = model_builders(config, data)
     predictor = functools.partial(build_predictor, data) if build_predictor else default_predictor
     trainer = Trainer(config, make_strategy(config.runtime), build_predictor=predictor,
                       build_critic=build_critic, run_dir=run_dir)
     if verbose:
-        mode = (f"AD-{config.loss.supervised.upper()} (lambda={config.loss.lam}, "
-                f"critic every {config.trainer.critic_every} step(s))" if config.loss.adversarial
-                else f"{config.loss.supervised.upper()} (no critic)")
+        loss = config.loss.supervised.upper()
+        mode = (f"AD-{loss} (lambda={config.loss.lam}, critic every "
+                f"{config.trainer.critic_every} step(s))" if config.loss.adversarial
+                else f"{loss} (no critic)")
         print(f"Training {mode} on {len(data.train)} chunks from {data.data_dir}, "
               f"{trainer.strategy.num_replicas_in_sync} replica(s)")
     history = trainer.fit(data.train, data.test, verbose=verbose)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -24,3 +26,22 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 def write_json_atomic(path: str | Path, values: dict) -> None:
     """Writes `values` as indented JSON, atomically."""
     write_text_atomic(path, json.dumps(values, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def run_folder_lock(run_dir: str | Path):
+    """Holds an exclusive lock on `<run_dir>/.lock` for the block; a second holder is refused.
+
+    The kernel drops the lock when the process dies, so a killed run never leaves it stuck.
+    """
+    path = Path(run_dir) / ".lock"
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AdmlcError(f"another training process is using {run_dir}: wait for it to "
+                             "finish or pass another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -22,6 +22,14 @@ def _average(per_example: tf.Tensor, global_batch_size: int) -> tf.Tensor:
     return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
 
 
+def _apply(optimizer, tape, loss, variables) -> tf.Tensor:
+    """Applies the gradients; returns how many of their entries are NaN or inf (a float)."""
+    gradients = tape.gradient(loss, variables)
+    optimizer.apply_gradients(zip(gradients, variables))
+    return tf.add_n([tf.reduce_sum(tf.cast(~tf.math.is_finite(g), tf.float32))
+                     for g in gradients if g is not None])
+
+
 class AdmlcTask:
     """The three update rules of Algorithm 1 and its critic pre-training.
 
@@ -69,8 +77,8 @@ class AdmlcTask:
           y: `[local_batch, n_labels]` ground truth.
 
         Returns:
-          A dict of scalars (`loss`, `sup_loss`, and with a critic `adv_loss` and
-          `critic_score_pred`, the mean score s_p), and y_hat `[local_batch, n_labels]`,
+          A dict of scalars (`loss`, `sup_loss`, `nonfinite_gradients`, and with a critic
+          `adv_loss` and `critic_score_pred`, the mean score s_p), and y_hat `[local_batch, n_labels]`,
           the predictions before this update, detached, for the critic step.
         """
         with tf.GradientTape() as tape:
@@ -83,9 +91,9 @@ class AdmlcTask:
                 s_pred = self._critic_logits(x, y_hat, training=False)  # [local_batch]
                 adv_loss = _average(score_cross_entropy(s_pred, 1.0), self.batch_size)
                 loss = loss + self.lam * adv_loss
-        variables = self.spec.trained_model.trainable_variables
-        self.predictor_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        logs = {"loss": loss, "sup_loss": sup_loss}
+        nonfinite = _apply(self.predictor_optimizer, tape, loss,
+                           self.spec.trained_model.trainable_variables)
+        logs = {"loss": loss, "sup_loss": sup_loss, "nonfinite_gradients": nonfinite}
         if self.adversarial:
             logs["adv_loss"] = adv_loss
             logs["critic_score_pred"] = _average(tf.sigmoid(s_pred), self.batch_size)
@@ -108,9 +116,8 @@ class AdmlcTask:
             s_gt = self._critic_logits(x_gt, y_gt, training=True)
             loss = (_average(score_cross_entropy(s_pred, 0.0), self.batch_size)
                     + _average(score_cross_entropy(s_gt, 1.0), self.critic_batch))
-        variables = self.critic.trainable_variables
-        self.critic_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return {"critic_loss": loss,
+        nonfinite = _apply(self.critic_optimizer, tape, loss, self.critic.trainable_variables)
+        return {"critic_loss": loss, "nonfinite_gradients": nonfinite,
                 "critic_score_pred": _average(tf.sigmoid(s_pred), self.batch_size),
                 "critic_score_gt": _average(tf.sigmoid(s_gt), self.critic_batch)}
 
@@ -147,10 +154,9 @@ class AdmlcTask:
             loss = (_average(score_cross_entropy(s_true, 1.0), self.critic_batch)
                     + 0.5 * _average(score_cross_entropy(s_other, 0.0), self.critic_batch)
                     + 0.5 * _average(score_cross_entropy(s_perturbed, 0.0), self.critic_batch))
-        variables = self.critic.trainable_variables
-        self.critic_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        nonfinite = _apply(self.critic_optimizer, tape, loss, self.critic.trainable_variables)
         s_incompatible = tf.sigmoid(tf.concat([s_other, s_perturbed], axis=0))
-        return {"pretrain_loss": loss,
+        return {"pretrain_loss": loss, "nonfinite_gradients": nonfinite,
                 "critic_score_gt": _average(tf.sigmoid(s_true), self.critic_batch),
                 "critic_score_incompatible": _average(s_incompatible, 2 * self.critic_batch)}
 

@@ -86,6 +86,10 @@ class Trainer:
                            predictor=spec.predictor, predictor_optimizer=predictor_optimizer)
             if spec.training_model is not None:
                 tracked["training_model"] = spec.training_model
+            # Dropout's random state lives in Keras seed generators, which a tf.train.Checkpoint
+            # of the models does not save; tracking them makes a resumed run draw the same masks.
+            tracked["rng"] = [v for model in (spec.trained_model, critic) if model is not None
+                              for v in model.variables if "seed_generator_state" in v.path]
             if critic is not None:
                 tracked.update(critic=critic, critic_optimizer=critic_optimizer)
             self.checkpoint = tf.train.Checkpoint(**tracked)
@@ -139,7 +143,7 @@ class Trainer:
             return False
         try:
             self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
-        except (tf.errors.OpError, AssertionError, ValueError) as e:
+        except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:
             raise AdmlcError(f"checkpoint {self.manager.latest_checkpoint} cannot be restored "
                              f"({str(e).splitlines()[0]}): delete {self.run_dir / 'checkpoints'} "
                              "or pass another --out") from None
@@ -204,14 +208,11 @@ class Trainer:
         for k in range(start + 1, total_steps + 1):
             x, y = next(stream)
             logs, y_hat = self.predictor_step(x, y)
+            logs = self._checked(logs, k)
             if self.critic is not None and k % cfg.critic_every == 0:
                 x_gt, y_gt = next(critic_stream)
-                logs.update(self.critic_step(x, y_hat, x_gt, y_gt))
-            logs = {name: float(value) for name, value in logs.items()}
+                logs.update(self._checked(self.critic_step(x, y_hat, x_gt, y_gt), k))
             self.step.assign(k)
-            if not math.isfinite(logs["loss"]):
-                raise AdmlcError(f"the loss is not finite at step {k}: lower --lr or check the "
-                                 "features for NaN; the last good checkpoint is kept")
             for name, value in logs.items():
                 epoch_logs.setdefault(name, []).append(value)
             if writer and k % cfg.log_every == 0:
@@ -241,6 +242,18 @@ class Trainer:
                 w.flush()
         return history
 
+    def _checked(self, logs: dict, k: int, what: str = "step") -> dict:
+        """Host floats of a step's scalars; stops on a non-finite loss or gradient."""
+        logs = {name: float(value) for name, value in logs.items()}
+        nonfinite = logs.pop("nonfinite_gradients")
+        losses = [v for n, v in logs.items() if n.endswith("loss")]
+        if nonfinite or not all(math.isfinite(v) for v in losses):
+            last = self.manager.latest_checkpoint if self.manager else None
+            kept = f"the last good checkpoint {last} is kept" if last else "no checkpoint was made"
+            raise AdmlcError(f"non-finite loss or gradient at {what} {k}: {kept}; lower --lr "
+                             "or check the inputs for NaN/inf")
+        return logs
+
     def _pretrain_critic(self, critic_stream, writer, verbose: bool):
         cfg = self.config.trainer
         start = int(self.pretrain_step.numpy())
@@ -251,9 +264,9 @@ class Trainer:
         progress = keras.utils.Progbar(cfg.critic_pretrain_steps) if verbose else None
         for k in range(start + 1, cfg.critic_pretrain_steps + 1):
             x, y = next(critic_stream)
-            logs = self.critic_pretrain_step(x, y, tf.constant([cfg.seed, k], dtype=tf.int32))
+            logs = self._checked(self.critic_pretrain_step(
+                x, y, tf.constant([cfg.seed, k], dtype=tf.int32)), k, "critic pre-training step")
             self.pretrain_step.assign(k)
-            logs = {name: float(value) for name, value in logs.items()}
             if writer and k % cfg.log_every == 0:
                 with writer.as_default(step=k):
                     for name, value in logs.items():

@@ -26,7 +26,7 @@ from admlc_tf.data.pipeline import ArrayRows
 from admlc_tf.data.vectors import (VectorDataset, load_vectors, random_split,
                                    train_validation_split)
 from admlc_tf.errors import AdmlcError
-from admlc_tf.files import write_json_atomic, write_text_atomic
+from admlc_tf.files import run_folder_lock, write_json_atomic, write_text_atomic
 from admlc_tf.metrics import binarize, micro_f1, macro_f1, multilabel_report
 from admlc_tf.predictors import vector
 from admlc_tf.predictors.spec import PredictorSpec
@@ -181,10 +181,11 @@ def run_vectors(config: ExperimentConfig, verbose: bool = True) -> dict:
     train_idx, test_idx = random_split(len(data.labels), _train_count(config, len(data.labels)),
                                        seed=config.trainer.seed)
     Path(config.out_dir).mkdir(parents=True, exist_ok=True)
-    config.save(Path(config.out_dir) / "config.json")
-    result = run_split(config, data, train_idx, test_idx, model=config.vectors.model,
-                       adversarial=config.loss.adversarial, seed=config.trainer.seed,
-                       run_dir=config.out_dir, verbose=verbose)
+    with run_folder_lock(config.out_dir):
+        config.save(Path(config.out_dir) / "config.json")
+        result = run_split(config, data, train_idx, test_idx, model=config.vectors.model,
+                           adversarial=config.loss.adversarial, seed=config.trainer.seed,
+                           run_dir=config.out_dir, verbose=verbose)
     spec = result.trainer.task.spec
     export = export_predictor(spec.predictor, base_dir=config.export_dir, name=config.name,
                               label_names=data.label_names, metadata={"config": config.to_dict()},
