@@ -166,11 +166,12 @@ def _check_resume(config: ExperimentConfig, run_dir: Path) -> None:
              if saved.get(section, {}).get(key) != value and (section, key) != ("trainer", "epochs")]
     if diffs:
         raise AdmlcError(f"{run_dir} holds a run with other settings ({'; '.join(diffs)}): pass a "
-                         "new --out or the same settings to resume")
+                         "new --out, the same settings, or --force to resume anyway")
 
 
 def run(config: ExperimentConfig, verbose: bool = True,
-        build_predictor: Optional[Callable[[ExperimentData], "keras.Model"]] = None) -> dict:
+        build_predictor: Optional[Callable[[ExperimentData], "keras.Model"]] = None,
+        force: bool = False) -> dict:
     """Trains, evaluates on the test split, exports the predictor and prints the EER table.
 
     Args:
@@ -180,6 +181,7 @@ def run(config: ExperimentConfig, verbose: bool = True,
         (`data.train.num_frames`, `data.train.num_bands`, `data.feature_mean`,
         `data.feature_variance`), it returns any Keras model mapping "features"
         `[batch, frames, bands]` raw log-mel to `[batch, 7]` logits (no final sigmoid).
+      force: resume a run folder even if it was made with other settings.
 
     Returns:
       The results written to `<out_dir>/results.json`: the EER report of the test split
@@ -187,7 +189,8 @@ def run(config: ExperimentConfig, verbose: bool = True,
     """
     validate(config)
     run_dir = Path(config.out_dir)
-    _check_resume(config, run_dir)
+    if not force:
+        _check_resume(config, run_dir)
     data = prepare_data(config, verbose)  # before anything is written: bad data leaves no run
     try:
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -159,7 +159,13 @@ class ExportedPredictor:
 
     def __call__(self, features) -> dict:
         """Runs the `features` signature on `[batch, ...]` features; returns its output dict."""
-        return self.signature(features=tf.convert_to_tensor(features, tf.float32))
+        features = tf.convert_to_tensor(features, tf.float32)
+        expected = self.signature.structured_input_signature[1]["features"].shape
+        if not expected.is_compatible_with(features.shape):
+            raise AdmlcError(f"features of shape {features.shape.as_list()} do not fit {self.path}, "
+                             f"which takes {expected.as_list()}: compute the features with the "
+                             "parameters in its assets/export_config.json")
+        return self.signature(features=features)
 
     def tag_waveforms(self, waveform) -> dict:
         """Runs the audio `serving_default` on `[batch, samples]` mono waveforms."""

@@ -110,6 +110,12 @@ class TestExportedPredictor:
         with pytest.raises(AdmlcError, match=r"holds versions: pass .*tagger/<version>"):
             ExportedPredictor(tmp_path / "tagger")
 
+    def test_features_of_the_wrong_dimension_are_refused(self, tmp_path):
+        loaded = ExportedPredictor(export(tiny_predictor(), tmp_path))
+        with pytest.raises(AdmlcError, match=r"features of shape \[2, 66, 32\] do not fit .*"
+                           r"which takes \[None, 66, 40\]"):
+            loaded(np.zeros((2, 66, 32), np.float32))
+
     def test_a_missing_path_is_refused(self, tmp_path):
         with pytest.raises(AdmlcError, match="not an exported model version"):
             ExportedPredictor(tmp_path / "nothing" / "1")
