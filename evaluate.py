@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "$ADMLC_DATA_HOME/features)")
     parser.add_argument("--batch-size", type=int, default=64, help="chunks per forward pass")
     parser.add_argument("--json", help="also write {eer, mean_eer, n_chunks} to this file")
+    parser.add_argument("--plots", help="also save ROC curves and an EER bar chart (PNG) here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -44,7 +45,8 @@ def main(argv=None) -> int:
 
     return run_cli(lambda: evaluate_export(
         args.model, data_dir=args.data_dir, split=args.split, cache_dir=args.cache_dir,
-        batch_size=args.batch_size, json_path=args.json, verbose=not args.quiet))
+        batch_size=args.batch_size, json_path=args.json, verbose=not args.quiet,
+        plots_dir=args.plots))
 
 
 if __name__ == "__main__":

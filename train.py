@@ -111,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--protocol", action="store_true",
                         help="features task: run the Table 2 protocol (all four models, plain "
                         "and AD, plus scikit-learn peers, over --repeats random splits)")
+    parser.add_argument("--plots", help="audio task: also save training and ROC curves (PNG) here")
     parser.add_argument("--force", action="store_true",
                         help="resume an --out made with other settings anyway")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -153,7 +154,7 @@ def main(argv=None) -> int:
     def main_job():
         config = config_from_args(args)
         if config.task == "audio":
-            return run(config, verbose=not args.quiet, force=args.force)
+            return run(config, verbose=not args.quiet, force=args.force, plots_dir=args.plots)
         if config.task == "features":
             job = run_protocol if args.protocol else run_vectors
             return job(config, verbose=not args.quiet)

@@ -21,7 +21,7 @@ from admlc_tf.metrics import eer_report, format_eer_table
 def evaluate_export(model_path: str | Path, *, data_dir: Optional[str] = None,
                     split: str = "evaluation", cache_dir: Optional[str] = None,
                     batch_size: int = 64, json_path: Optional[str] = None,
-                    verbose: bool = True) -> dict:
+                    verbose: bool = True, plots_dir: Optional[str] = None) -> dict:
     """Per-label EER of an exported predictor on a split.
 
     Args:
@@ -31,6 +31,7 @@ def evaluate_export(model_path: str | Path, *, data_dir: Optional[str] = None,
       cache_dir: feature cache folder (None: the default).
       batch_size: chunks per call of the serving signature.
       json_path: where to write the report as JSON (written atomically), or None.
+      plots_dir: also save per-label ROC curves and an EER bar chart (PNG) there.
       verbose: show a progress bar while extracting features (the table is always printed).
 
     Returns:
@@ -57,4 +58,11 @@ def evaluate_export(model_path: str | Path, *, data_dir: Optional[str] = None,
                            title=f"EER of {model_path} on {split} ({report['n_chunks']} chunks)"))
     if json_path:
         write_json_atomic(json_path, report)
+    if plots_dir:
+        from admlc_tf import plots
+
+        plots.plot_roc_with_eer(rows.labels, scores, model.label_names,
+                                path=Path(plots_dir) / "roc_eer.png")
+        plots.plot_eer_bars({Path(model_path).parent.name: report["eer"]},
+                            path=Path(plots_dir) / "eer_bars.png")
     return report

@@ -171,7 +171,7 @@ def _check_resume(config: ExperimentConfig, run_dir: Path) -> None:
 
 def run(config: ExperimentConfig, verbose: bool = True,
         build_predictor: Optional[Callable[[ExperimentData], "keras.Model"]] = None,
-        force: bool = False) -> dict:
+        force: bool = False, plots_dir: Optional[str] = None) -> dict:
     """Trains, evaluates on the test split, exports the predictor and prints the EER table.
 
     Args:
@@ -182,6 +182,7 @@ def run(config: ExperimentConfig, verbose: bool = True,
         `data.feature_variance`), it returns any Keras model mapping "features"
         `[batch, frames, bands]` raw log-mel to `[batch, 7]` logits (no final sigmoid).
       force: resume a run folder even if it was made with other settings.
+      plots_dir: also save training curves and per-label ROC curves (PNG) there.
 
     Returns:
       The results written to `<out_dir>/results.json`: the EER report of the test split
@@ -199,11 +200,11 @@ def run(config: ExperimentConfig, verbose: bool = True,
                          "writable folder") from None
     with run_folder_lock(run_dir):
         config.save(run_dir / "config.json")
-        return _train_and_export(config, data, run_dir, verbose, build_predictor)
+        return _train_and_export(config, data, run_dir, verbose, build_predictor, plots_dir)
 
 
 def _train_and_export(config: ExperimentConfig, data: ExperimentData, run_dir: Path,
-                      verbose: bool, build_predictor) -> dict:
+                      verbose: bool, build_predictor, plots_dir: Optional[str]) -> dict:
     from admlc_tf.export import export_predictor
     from admlc_tf.trainer import Trainer, make_strategy
 
@@ -220,7 +221,8 @@ def _train_and_export(config: ExperimentConfig, data: ExperimentData, run_dir: P
               f"{trainer.strategy.num_replicas_in_sync} replica(s)")
     history = trainer.fit(data.train, data.test, verbose=verbose)
     split = test_split_name(config.data.fold)
-    report = eer_report(data.test.labels, trainer.predict(data.test), list(chime_home.LABELS))
+    scores = trainer.predict(data.test)
+    report = eer_report(data.test.labels, scores, list(chime_home.LABELS))
     export_path = export_predictor(trainer.predictor, base_dir=config.export_dir,
                                    name=config.name, label_names=chime_home.LABELS,
                                    metadata={"config": config.to_dict()},
@@ -232,4 +234,12 @@ def _train_and_export(config: ExperimentConfig, data: ExperimentData, run_dir: P
     print(format_eer_table(report["eer"], report["mean_eer"],
                            title=f"EER on {split} ({report['n_chunks']} chunks)"))
     print(f"Exported the predictor to {export_path}")
+    if plots_dir:
+        from admlc_tf import plots
+
+        if history:
+            plots.plot_training_curves(history, path=Path(plots_dir) / "training_curves.png")
+        plots.plot_roc_with_eer(data.test.labels, scores, chime_home.LABELS,
+                                path=Path(plots_dir) / "roc_eer.png")
+        print(f"Saved plots to {plots_dir}")
     return results

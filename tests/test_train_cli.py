@@ -34,7 +34,8 @@ class TestTrainThenEvaluate:
     def test_trains_exports_and_evaluate_reproduces_the_eer(self, tiny_set, tmp_path):
         out, models = tmp_path / "run", tmp_path / "saved_models"
         train = run("train.py", "--data-dir", tiny_set, "--out", out, "--export-dir", models,
-                    "--name", "tiny", *TINY_MODEL, data_home=tmp_path)
+                    "--name", "tiny", "--plots", tmp_path / "plots", *TINY_MODEL,
+                    data_home=tmp_path)
         assert train.returncode == 0, train.stderr
         assert "ave" in train.stdout and "Exported the predictor to" in train.stdout
         results = json.loads((out / "results.json").read_text())
@@ -46,10 +47,15 @@ class TestTrainThenEvaluate:
         assert config["predictor"]["gru_units"] == [8]
         assert list((out / "checkpoints").glob("ckpt-*.index"))
 
+        assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+            "roc_eer.png", "training_curves.png"]
         evaluate = run("evaluate.py", "--model", models / "tiny" / "1", "--data-dir", tiny_set,
-                       "--json", tmp_path / "eer.json", "--quiet", data_home=tmp_path)
+                       "--json", tmp_path / "eer.json", "--plots", tmp_path / "eval_plots",
+                       "--quiet", data_home=tmp_path)
         assert evaluate.returncode == 0, evaluate.stderr
         report = json.loads((tmp_path / "eer.json").read_text())
+        assert sorted(p.name for p in (tmp_path / "eval_plots").iterdir()) == [
+            "eer_bars.png", "roc_eer.png"]
         assert report["n_chunks"] == 8
         assert list(report["eer"]) == list("cmfvpbo")
         for label, value in results["eer"].items():

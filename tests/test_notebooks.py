@@ -1,0 +1,153 @@
+"""The notebooks: each runs top to bottom with tiny settings, and is committed without outputs.
+
+Each notebook is executed with nbclient in a fresh `python3` kernel started in `notebooks/`
+(as Jupyter would), after a cell tagged `injected-parameters` is inserted below the cell tagged
+`parameters` (papermill's convention): a tiny demo set, one epoch of a tiny model, output folders
+under pytest's tmp_path. Any cell that raises fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+NOTEBOOK_NAMES = ["01_quickstart.ipynb", "02_dcase2016_table1.ipynb",
+                  "04_your_own_predictor.ipynb"]
+FLOW = ["Setup", "Data", "Model", "Train", "Inference"]  # STYLE.md (g), after keras-io examples
+CELL_TIMEOUT = 300  # seconds per cell
+
+TINY_TRAINING = dict(EPOCHS=1, BATCH_SIZE=8, CRITIC_PRETRAIN_STEPS=1, VERBOSE=False)
+TINY_CGRNN = dict(CONV_FILTERS=(4,), GRU_UNITS=(4,))
+
+
+def _parameters_cell_index(nb) -> int:
+    tagged = [i for i, cell in enumerate(nb.cells)
+              if "parameters" in cell.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "a notebook needs exactly one cell tagged `parameters`"
+    return tagged[0]
+
+
+def _inject(nb, parameters: dict) -> None:
+    """Inserts `NAME = value` lines below the `parameters` cell, as papermill does."""
+    source = "\n".join(f"{name} = {value!r}" for name, value in parameters.items())
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+    nb.cells.insert(_parameters_cell_index(nb) + 1, cell)
+
+
+def _images(nb) -> int:
+    return sum("image/png" in output.get("data", {})
+               for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs)
+
+
+def _text(nb) -> str:
+    return "".join(output.get("text", "") + output.get("data", {}).get("text/plain", "")
+                   for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs)
+
+
+@pytest.fixture(scope="module")
+def kernel_env(tmp_path_factory):
+    """The kernel's environment: a tmp data home, quiet TensorFlow, no GUI backend."""
+    home = tmp_path_factory.mktemp("notebook-data-home")
+    env = dict(os.environ, ADMLC_DATA_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("MPLBACKEND", None)  # the notebooks choose `%matplotlib inline` themselves
+    return env
+
+
+@pytest.fixture(scope="module")
+def tiny_data_dir(tmp_path_factory):
+    """A 28-chunk demo set (20 development, 8 evaluation) shared by the notebooks."""
+    from admlc_tf.data.demo import generate_demo_dataset
+
+    root = tmp_path_factory.mktemp("notebook-data")
+    return str(generate_demo_dataset(root, n_segments_dev=5, n_segments_eval=2,
+                                     chunks_per_segment=4))
+
+
+def execute(name: str, parameters: dict, env: dict):
+    """Runs the notebook `name` with `parameters` injected; returns the executed notebook."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    _inject(nb, parameters)
+    client = NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT,
+                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client.execute(env=env)
+    return nb
+
+
+@pytest.mark.slow
+class TestQuickstartNotebook:
+    def test_runs_top_to_bottom(self, tmp_path, tiny_data_dir, kernel_env):
+        out = tmp_path / "run"
+        nb = execute("01_quickstart.ipynb",
+                     dict(DATA_DIR=tiny_data_dir, OUT_DIR=str(out),
+                          EXPORT_DIR=str(tmp_path / "models"), **TINY_TRAINING, **TINY_CGRNN),
+                     kernel_env)
+        assert (out / "results.json").is_file()
+        assert (out / "training_curves.png").is_file() and (out / "roc_eer.png").is_file()
+        assert (tmp_path / "models" / "quickstart" / "1" / "saved_model.pb").is_file()
+        assert _images(nb) >= 2  # training curves and ROC curves shown inline
+
+
+@pytest.mark.slow
+class TestTable1Notebook:
+    def test_runs_four_systems_top_to_bottom(self, tmp_path, tiny_data_dir, kernel_env):
+        out = tmp_path / "table1"
+        nb = execute("02_dcase2016_table1.ipynb",
+                     dict(DATA_DIR=tiny_data_dir, OUT_DIR=str(out),
+                          EXPORT_DIR=str(tmp_path / "models"), **TINY_TRAINING, **TINY_CGRNN),
+                     kernel_env)
+        assert (out / "eer_bars.png").is_file() and (out / "table1.json").is_file()
+        for system in ("ce", "warp", "ad-ce", "ad-warp"):
+            assert (out / system / "results.json").is_file()
+            assert (tmp_path / "models" / f"table1-{system}" / "1" / "saved_model.pb").is_file()
+        assert _images(nb) >= 2
+
+
+@pytest.mark.slow
+class TestYourOwnPredictorNotebook:
+    def test_runs_top_to_bottom(self, tmp_path, tiny_data_dir, kernel_env):
+        out = tmp_path / "run"
+        nb = execute("04_your_own_predictor.ipynb",
+                     dict(DATA_DIR=tiny_data_dir, OUT_DIR=str(out),
+                          EXPORT_DIR=str(tmp_path / "models"), FILTERS=4, **TINY_TRAINING),
+                     kernel_env)
+        assert (out / "training_curves.png").is_file()
+        assert (tmp_path / "models" / "my-predictor" / "1" / "saved_model.pb").is_file()
+        assert 'Model: "my_predictor"' in _text(nb)  # the user's model, summarised
+
+
+class TestCommittedNotebooks:
+    def test_every_notebook_is_listed(self):
+        assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(NOTEBOOK_NAMES)
+
+    @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+    def test_outputs_are_stripped(self, name):
+        nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+        nbformat.validate(nb)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [], f"{name}: a code cell has outputs; strip them"
+                assert cell.execution_count is None, f"{name}: a code cell has a count"
+
+    @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+    def test_layout(self, name):
+        nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+        assert nb.metadata["kernelspec"]["name"] == "python3"
+        first = nb.cells[0]
+        assert first.cell_type == "markdown" and first.source.startswith("# ")
+        assert "**Description:**" in first.source
+        parameters = nb.cells[_parameters_cell_index(nb)]
+        assert parameters.cell_type == "code"
+        headings = [line[3:].strip() for cell in nb.cells if cell.cell_type == "markdown"
+                    for line in cell.source.splitlines() if line.startswith("## ")]
+        flow = [h for h in headings if h in FLOW]
+        assert flow == FLOW, f"{name}: sections {headings}, expected {FLOW} in order"
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert "from admlc_tf" in code
+        assert "\nclass " not in code and not code.startswith("class ")
