@@ -55,6 +55,9 @@ FLAGS = {
                        "CGRNN gated-conv filters per block, e.g. 128,128 (paper) or 16,16 (demo)"),
     "--gru-units": ("predictor", "gru_units", "ints",
                     "CGRNN bidirectional GRU units per layer, e.g. 128,128,128 (paper)"),
+    "--strategy": ("runtime", "strategy", str,
+                   "auto (multi-worker when TF_CONFIG names a cluster, else mirrored), mirrored, "
+                   "multi-worker or one-device"),
     "--devices": ("runtime", "devices", "strs",
                   "devices to mirror over, e.g. /gpu:0,/gpu:1 (default: all GPUs, else the CPU)"),
     "--serving-hop": ("serving", "hop_seconds", float,

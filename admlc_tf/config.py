@@ -155,13 +155,17 @@ class TrainerConfig:
 
 @dataclasses.dataclass
 class RuntimeConfig:
-    """Devices.
+    """Devices and the distribution strategy.
 
     Attributes:
+      strategy: "auto" (multi-worker when the TF_CONFIG environment variable names a cluster,
+        else mirrored), "mirrored" (every local GPU, or the CPU), "multi-worker"
+        (MultiWorkerMirroredStrategy, configured by TF_CONFIG) or "one-device".
       devices: devices for MirroredStrategy, e.g. ["/cpu:0", "/cpu:1"]; None uses every GPU, or
         the CPU when there is none.
     """
 
+    strategy: str = "auto"
     devices: Optional[list[str]] = None
 
 

@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import json
+import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -188,7 +190,12 @@ def run(config: ExperimentConfig, verbose: bool = True,
       The results written to `<out_dir>/results.json`: the EER report of the test split
       (`eer`, `mean_eer`, `n_chunks`), `split`, `history` (per-epoch scalars) and `export`.
     """
+    from admlc_tf.trainer import is_chief, make_strategy
+
     validate(config)
+    strategy = make_strategy(config.runtime)  # first: a multi-worker strategy sets up TF
+    if not is_chief(strategy):
+        return _run_as_worker(config, strategy, build_predictor)
     run_dir = Path(config.out_dir)
     if not force:
         _check_resume(config, run_dir)
@@ -200,18 +207,33 @@ def run(config: ExperimentConfig, verbose: bool = True,
                          "writable folder") from None
     with run_folder_lock(run_dir):
         config.save(run_dir / "config.json")
-        return _train_and_export(config, data, run_dir, verbose, build_predictor, plots_dir)
+        return _train_and_export(config, data, strategy, run_dir, verbose, build_predictor,
+                                 plots_dir)
 
 
-def _train_and_export(config: ExperimentConfig, data: ExperimentData, run_dir: Path,
-                      verbose: bool, build_predictor, plots_dir: Optional[str]) -> dict:
+def _run_as_worker(config: ExperimentConfig, strategy, build_predictor) -> dict:
+    """A non-chief worker: the same steps, but everything it writes goes to a temporary folder
+    that is removed at the end, and it resumes from the chief's checkpoints (TF's convention)."""
+    data = prepare_data(config, verbose=False)
+    with tempfile.TemporaryDirectory(prefix="admlc-worker-") as tmp:
+        worker = copy.deepcopy(config)
+        worker.out_dir, worker.export_dir = str(Path(tmp) / "run"), str(Path(tmp) / "export")
+        Path(worker.out_dir).mkdir()
+        return _train_and_export(worker, data, strategy, Path(worker.out_dir), False,
+                                 build_predictor, None, announce=False,
+                                 restore_dir=Path(config.out_dir) / "checkpoints")
+
+
+def _train_and_export(config: ExperimentConfig, data: ExperimentData, strategy, run_dir: Path,
+                      verbose: bool, build_predictor, plots_dir: Optional[str],
+                      announce: bool = True, restore_dir: Optional[Path] = None) -> dict:
     from admlc_tf.export import export_predictor
-    from admlc_tf.trainer import Trainer, make_strategy
+    from admlc_tf.trainer import Trainer
 
     default_predictor, build_critic = model_builders(config, data)
     predictor = functools.partial(build_predictor, data) if build_predictor else default_predictor
-    trainer = Trainer(config, make_strategy(config.runtime), build_predictor=predictor,
-                      build_critic=build_critic, run_dir=run_dir)
+    trainer = Trainer(config, strategy, build_predictor=predictor, build_critic=build_critic,
+                      run_dir=run_dir, restore_dir=restore_dir)
     if verbose:
         loss = config.loss.supervised.upper()
         mode = (f"AD-{loss} (lambda={config.loss.lam}, critic every "
@@ -229,8 +251,11 @@ def _train_and_export(config: ExperimentConfig, data: ExperimentData, run_dir: P
                                    features=config.features,
                                    hop_seconds=config.serving.hop_seconds,
                                    pooling=config.serving.pooling)
-    results = {**report, "split": split, "history": history, "export": str(export_path)}
+    results = {**report, "split": split, "history": history, "export": str(export_path),
+               "replicas": trainer.strategy.num_replicas_in_sync}
     write_json_atomic(run_dir / "results.json", results)
+    if not announce:
+        return results
     print(format_eer_table(report["eer"], report["mean_eer"],
                            title=f"EER on {split} ({report['n_chunks']} chunks)"))
     print(f"Exported the predictor to {export_path}")

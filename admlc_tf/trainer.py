@@ -8,7 +8,9 @@ inside `strategy.scope()`), the checkpoint and the summary writers. The maths of
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -25,17 +27,53 @@ from admlc_tf.predictors.spec import PredictorSpec
 from admlc_tf.task import AdmlcTask
 
 
+STRATEGIES = ("auto", "mirrored", "multi-worker", "one-device")
+
+
+def _cluster_from_environment() -> dict:
+    try:
+        return json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    except json.JSONDecodeError:
+        raise AdmlcError("the TF_CONFIG environment variable is not valid JSON: fix or unset "
+                         "it") from None
+
+
 def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
-    """MirroredStrategy over `runtime.devices`, every GPU, or the CPU when there is no GPU."""
-    devices = runtime.devices
-    if not devices:
-        gpus = tf.config.list_logical_devices("GPU")
-        devices = [d.name for d in gpus] or ["/cpu:0"]
+    """The tf.distribute strategy `runtime` asks for; the one place strategies are built.
+
+    Build it before any other TensorFlow op: MultiWorkerMirroredStrategy configures the runtime.
+    """
+    kind = runtime.strategy
+    if kind not in STRATEGIES:
+        raise AdmlcError(f"--strategy {kind} is not known: use one of {', '.join(STRATEGIES)}")
+    if kind == "auto":
+        kind = "multi-worker" if _cluster_from_environment() else "mirrored"
+    if kind == "multi-worker":
+        if not _cluster_from_environment():
+            raise AdmlcError("--strategy multi-worker needs TF_CONFIG to name the cluster and "
+                             "this worker's task: set it on every worker")
+        # AUTO picks NCCL all-reduce between GPUs and ring all-reduce on CPUs.
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+    if kind == "one-device":
+        return tf.distribute.OneDeviceStrategy((runtime.devices or gpus or ["/cpu:0"])[0])
+    devices = runtime.devices or gpus or ["/cpu:0"]
     # All-reduce across CPU devices has no NCCL: reduce to one device instead.
     cross_device_ops = None
     if not any("GPU" in d.upper() for d in devices):
         cross_device_ops = tf.distribute.ReductionToOneDevice()
     return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device_ops)
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True unless this process is a non-chief worker of a multi-worker cluster."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
 def mean_eer_metric(labels: np.ndarray, probabilities: np.ndarray) -> dict:
@@ -57,12 +95,15 @@ class Trainer:
         `config.loss.supervised`), or a `PredictorSpec` that brings its own loss.
       build_critic: returns a fresh critic, or None for the plain baseline.
       run_dir: where checkpoints and TensorBoard logs go; None keeps nothing on disk.
+      restore_dir: where to resume from, if not `run_dir/checkpoints` (a non-chief worker
+        writes to a temporary folder but resumes from the chief's checkpoints).
     """
 
     def __init__(self, config: ExperimentConfig, strategy: tf.distribute.Strategy, *,
                  build_predictor: Callable[[], keras.Model],
                  build_critic: Optional[Callable[[], keras.Model]],
-                 run_dir: Optional[str | Path] = None):
+                 run_dir: Optional[str | Path] = None,
+                 restore_dir: Optional[str | Path] = None):
         self.config = config
         self.strategy = strategy
         train = config.trainer
@@ -98,6 +139,7 @@ class Trainer:
                               batch_size=train.batch_size, critic_batch=train.critic_batch,
                               flip_prob=train.flip_prob)
         self.run_dir = Path(run_dir) if run_dir else None
+        self.restore_dir = restore_dir
         self.manager = None
         if self.run_dir:
             self.manager = tf.train.CheckpointManager(self.checkpoint, self.run_dir / "checkpoints",
@@ -138,14 +180,18 @@ class Trainer:
         self._predict_step = predict_step
 
     def restore(self) -> bool:
-        """Restores the latest checkpoint of `run_dir`, if any; True when one was restored."""
-        if not self.manager or not self.manager.latest_checkpoint:
+        """Restores the latest checkpoint, if any; True when one was restored."""
+        if self.restore_dir:
+            latest = tf.train.latest_checkpoint(str(self.restore_dir))
+        else:
+            latest = self.manager.latest_checkpoint if self.manager else None
+        if not latest:
             return False
         try:
-            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
         except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:
-            raise AdmlcError(f"checkpoint {self.manager.latest_checkpoint} cannot be restored "
-                             f"({str(e).splitlines()[0]}): delete {self.run_dir / 'checkpoints'} "
+            raise AdmlcError(f"checkpoint {latest} cannot be restored "
+                             f"({str(e).splitlines()[0]}): delete {Path(latest).parent} "
                              "or pass another --out") from None
         return True
 

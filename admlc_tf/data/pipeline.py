@@ -90,7 +90,11 @@ def training_stream(rows: ChunkRows | ArrayRows, *, batch_size: int, seed: int, 
     ds = rows.dataset().shuffle(min(shuffle_buffer, len(rows)), seed=seed,
                                 reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=True).repeat()
-    return ds.skip(skip_batches).prefetch(tf.data.AUTOTUNE)
+    # Multi-worker: one HDF5 file cannot be split by file, so every worker reads the stream and
+    # keeps its share of each global batch (DATA sharding). Mirrored strategies ignore this.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.skip(skip_batches).prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def evaluation_batches(rows: ChunkRows | ArrayRows, *, batch_size: int) -> tf.data.Dataset:
