@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import io
 import math
+import os
 import warnings
 from pathlib import Path
 from typing import Optional, Sequence
@@ -35,6 +36,11 @@ PEERS = ("mlp", "logreg")
 
 
 def validate(config: ExperimentConfig) -> None:
+    multi = config.runtime.strategy == "multi-worker" or (
+        config.runtime.strategy == "auto" and "cluster" in os.environ.get("TF_CONFIG", ""))
+    if multi:
+        raise AdmlcError("--task features trains on one machine: unset TF_CONFIG or pass "
+                         "--strategy mirrored")
     v = config.vectors
     if not v.data_path:
         raise AdmlcError("--task features needs --data PATH (an .arff, .npz, .h5 or .mat file)")

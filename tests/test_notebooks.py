@@ -8,6 +8,7 @@ under pytest's tmp_path. Any cell that raises fails the test.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 NOTEBOOK_NAMES = ["01_quickstart.ipynb", "02_dcase2016_table1.ipynb",
-                  "04_your_own_predictor.ipynb"]
+                  "03_image_tagging_table2.ipynb", "04_your_own_predictor.ipynb"]
 FLOW = ["Setup", "Data", "Model", "Train", "Inference"]  # STYLE.md (g), after keras-io examples
 CELL_TIMEOUT = 300  # seconds per cell
 
@@ -107,6 +108,30 @@ class TestTable1Notebook:
             assert (out / system / "results.json").is_file()
             assert (tmp_path / "models" / f"table1-{system}" / "1" / "saved_model.pb").is_file()
         assert _images(nb) >= 2
+
+
+@pytest.mark.slow
+class TestTable2Notebook:
+    def test_runs_protocol_on_synthetic_vectors(self, tmp_path, kernel_env):
+        """No DATA_PATH: the notebook generates and saves its synthetic set, then runs 2 splits
+        of every model (Ori. and AD) and both peers, plots the bars and tags a few examples."""
+        out = tmp_path / "table2"
+        nb = execute("03_image_tagging_table2.ipynb",
+                     dict(OUT_DIR=str(out), N_EXAMPLES=60, REPEATS=2, TRAIN_SIZE=40,
+                          HIDDEN_UNITS=(8,), **{**TINY_TRAINING, "BATCH_SIZE": 16}),
+                     kernel_env)
+        assert (out / "synth.npz").is_file()
+        assert (out / "protocol.csv").is_file() and (out / "f1_bars.png").is_file()
+        protocol = json.loads((out / "protocol.json").read_text())
+        assert protocol["seeds"] == [0, 1] and protocol["train_size"] == 40
+        systems = [f"{m}/{kind}" for m in ("deep-cplst", "warp", "bpmll", "c2ae")
+                   for kind in ("Ori.", "AD")] + ["mlp", "logreg"]
+        assert sorted(protocol["summary"]) == sorted(systems)
+        assert all(len(protocol["runs"][s]) == 2 for s in systems)
+        text = _text(nb)
+        assert "SYNTHETIC" in text and "Micro/macro F1 (%)" in text
+        assert "predicted" in text and "truth" in text  # the Inference section's label sets
+        assert _images(nb) >= 1  # the grouped F1 bars
 
 
 @pytest.mark.slow
