@@ -286,14 +286,15 @@ def format_protocol_table(summary: dict, models: Sequence[str], peers: Sequence[
                           dataset: str, repeats: int) -> str:
     """The paper's Table 2 shape: rows dataset x MicF1/MacF1, columns model x Ori./AD, in %."""
     columns = [_system_name(m, ad) for m in models for ad in (False, True)] + list(peers)
-    cell = 13
-    header1 = f"{'':<8}{'':<7}" + "".join(f"{m:^{2 * cell}}" for m in models) + "".join(
+    cell, first = 13, max(8, len(dataset) + 2)
+    header1 = f"{'':<{first}}{'':<7}" + "".join(f"{m:^{2 * cell}}" for m in models) + "".join(
         f"{p:^{cell}}" for p in peers)
-    header2 = f"{'Data':<8}{'':<7}" + "".join(f"{'Ori.':^{cell}}{'AD':^{cell}}" for _ in models) \
-        + "".join(f"{'':^{cell}}" for _ in peers)
+    header2 = f"{'Data':<{first}}{'':<7}" + "".join(
+        f"{'Ori.':^{cell}}{'AD':^{cell}}" for _ in models) + "".join(
+        f"{'':^{cell}}" for _ in peers)
     lines = [f"Micro/macro F1 (%), mean ± std over {repeats} random splits", header1, header2]
     for i, (metric, label) in enumerate((("micro_f1", "MicF1"), ("macro_f1", "MacF1"))):
-        row = f"{dataset if i == 0 else '':<8}{label:<7}"
+        row = f"{dataset if i == 0 else '':<{first}}{label:<7}"
         for column in columns:
             value = summary[column].get(metric)
             row += f"{100 * value['mean']:6.1f}±{100 * value['std']:<5.1f}".center(cell) \
