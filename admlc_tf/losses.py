@@ -111,12 +111,7 @@ def warp(labels, logits, margin=1.0):
     <tf.Tensor: ... numpy=array([2.025], dtype=float32)>
     """
     logits = tf.cast(logits, tf.float32)
-    positive = tf.cast(tf.cast(labels, tf.float32) > 0.5, tf.float32)  # [batch, n_labels]
-    negative = 1.0 - positive  # [batch, n_labels]
-
-    # Pairs (j, k): j indexes positives (axis 1), k negatives (axis 2).
-    pair_mask = positive[:, :, None] * negative[:, None, :]  # [batch, n_labels, n_labels]
-    violation = margin - logits[:, :, None] + logits[:, None, :]  # [batch, n_labels, n_labels]
+    violation, pair_mask = _pair_violations(labels, logits, margin)
     hinge = tf.nn.relu(violation) * pair_mask  # [batch, n_labels, n_labels]
     violates = tf.cast(violation > 0.0, tf.float32) * pair_mask  # [batch, n_labels, n_labels]
     rank = tf.reduce_sum(violates, axis=2)  # [batch, n_labels]; r_j, 0 for negatives
@@ -169,13 +164,21 @@ def pairwise_ranking(labels, logits, margin=1.0):
     >>> pairwise_ranking([[0., 1., 0.]], [[0.5, 0., 0.2]])
     <tf.Tensor: ... numpy=array([2.7], dtype=float32)>
     """
-    logits = tf.cast(logits, tf.float32)
-    positive = tf.cast(tf.cast(labels, tf.float32) > 0.5, tf.float32)  # [batch, n_labels]
-    negative = 1.0 - positive  # [batch, n_labels]
-    pair_mask = positive[:, :, None] * negative[:, None, :]  # [batch, n_labels, n_labels]
-    violation = margin - logits[:, :, None] + logits[:, None, :]  # [batch, n_labels, n_labels]
+    violation, pair_mask = _pair_violations(labels, tf.cast(logits, tf.float32), margin)
     hinge = tf.nn.relu(violation) * pair_mask  # [batch, n_labels, n_labels]
     return tf.reduce_sum(hinge, axis=[1, 2])  # [batch]
+
+
+def _pair_violations(labels, logits, margin):
+    """Margin violations of every (positive j, negative k) pair.
+
+    Returns:
+      `margin - f_j + f_k` `[batch, n_labels (j), n_labels (k)]` and the mask of the pairs that
+      are (positive, negative), same shape.
+    """
+    positive = tf.cast(tf.cast(labels, tf.float32) > 0.5, tf.float32)  # [batch, n_labels]
+    pair_mask = positive[:, :, None] * (1.0 - positive)[:, None, :]
+    return margin - logits[:, :, None] + logits[:, None, :], pair_mask
 
 
 def bpmll(labels, logits):
