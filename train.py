@@ -74,6 +74,8 @@ FLAGS = {
                 "features task: deep-cplst, warp, bpmll (default) or c2ae"),
     "--hidden-units": ("vectors", "hidden_units", "ints",
                        "features task: hidden layers of Deep-CPLST, WARP and C2AE (512)"),
+    "--bpmll-loss": ("vectors", "bpmll_loss", str,
+                     "features task: BP-MLL's loss, bpmll (pairwise exponential) or l2"),
     "--train-size": ("vectors", "train_size", float,
                      "features task: r, examples for training + validation (a fraction if < 1)"),
     "--validation-fraction": ("vectors", "validation_fraction", float,

@@ -46,6 +46,8 @@ def validate(config: ExperimentConfig) -> None:
         raise AdmlcError("--task features needs --data PATH (an .arff, .npz, .h5 or .mat file)")
     if v.model not in vector.MODELS:
         raise AdmlcError(f"--model {v.model} is not known: use one of {', '.join(vector.MODELS)}")
+    if v.bpmll_loss not in ("bpmll", "l2"):
+        raise AdmlcError(f"--bpmll-loss {v.bpmll_loss} is not known: use bpmll or l2")
     if v.threshold not in ("fixed", "per_label", "top_k"):
         raise AdmlcError(f"--threshold {v.threshold} is not known: use fixed, per_label or top_k")
     if not 0 < v.validation_fraction < 1:
