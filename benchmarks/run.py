@@ -1,0 +1,833 @@
+"""Benchmarks of admlc-tf (issue #5): one command, one process, a table and a JSON file.
+
+    python benchmarks/run.py [--only step,fit,features,serving,memory] [--repeats N] [--tiny]
+                             [--json PATH] [--no-paper]
+
+Every measurement warms up first (tracing, thread pools), then runs its variants alternately,
+`--repeats` times, and reports the median (raw repeats are kept in the JSON). Progress goes to
+stderr; the markdown table goes to stdout and into the JSON (`table`). `--tiny` shrinks every
+model and count so that the whole command finishes in well under a minute (the smoke test runs
+it); its numbers mean nothing. See benchmarks/README.md for what each measurement is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import functools
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
+
+SECTIONS = ("step", "fit", "features", "serving", "memory")
+DCASE_CHUNKS = 5203  # "a DCASE-sized set", as issue #5 sizes it
+SCHEMA_VERSION = 1
+NUM_LABELS = 7
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------------
+# Settings.
+# ------------------------------------------------------------------------------------------
+
+
+def experiment_config(size: str):
+    """The ExperimentConfig of a model size: "demo" (train.py's default), "paper" (the
+    defaults with --data-dir) or "tiny" (smoke test only)."""
+    from admlc_tf.config import (CriticConfig, ExperimentConfig, PredictorConfig,
+                                 TrainerConfig)
+    from admlc_tf.experiment import demo_config
+
+    if size == "demo":
+        return demo_config()
+    if size == "paper":
+        return ExperimentConfig()
+    if size == "tiny":
+        return ExperimentConfig(
+            predictor=PredictorConfig(window_hop=54, conv_filters=(4,), gru_units=(6,),
+                                      dense_units=8),
+            critic=CriticConfig(representation_units=(4,), embedding_units=8, label_units=4,
+                                fusion_units=(8,)),
+            trainer=TrainerConfig(epochs=1, batch_size=8, critic_batch=8,
+                                  critic_pretrain_steps=2, checkpoint_every=1000))
+    raise ValueError(size)
+
+
+def with_loss(config, *, adversarial: bool, critic_every: int = 1, epochs: int | None = None,
+              shuffle_buffer: int | None = None):
+    trainer = dataclasses.replace(config.trainer, critic_every=critic_every,
+                                  epochs=config.trainer.epochs if epochs is None else epochs)
+    data = config.data if shuffle_buffer is None else dataclasses.replace(
+        config.data, shuffle_buffer=shuffle_buffer)
+    return dataclasses.replace(config, loss=dataclasses.replace(config.loss,
+                                                                adversarial=adversarial),
+                               trainer=trainer, data=data)
+
+
+@dataclasses.dataclass
+class Plan:
+    """Counts per section; `tiny` shrinks them all."""
+
+    size: str  # model size of the main measurements
+    repeats: int
+    step_steps: int  # steps per timed block, item 1 (a multiple of every l)
+    paper_steps: int  # steps per timed block, paper-sized item 1
+    fit_steps: int  # steps per timed block, item 2
+    feature_chunks: int  # chunks per timed block, item 3
+    serving_calls: int  # single-clip calls per signature and repeat, item 4
+    serving_batches: int  # batch-32 calls per signature and repeat, item 4
+    paper_serving_calls: int
+    memory_rows: int  # rows of the generated cache, item 5
+    memory_lever_buffer: int  # shuffle buffer of the second memory run (0: skip it)
+    paper: bool  # also the paper-sized CGRNN (item 1 at l = 1, item 4)
+
+
+def make_plan(args) -> Plan:
+    if args.tiny:
+        return Plan(size="tiny", repeats=args.repeats or 2, step_steps=10, paper_steps=1,
+                    fit_steps=3, feature_chunks=4, serving_calls=8, serving_batches=1,
+                    paper_serving_calls=0, memory_rows=64, memory_lever_buffer=0, paper=False)
+    return Plan(size="demo", repeats=args.repeats or 5, step_steps=20, paper_steps=1,
+                fit_steps=30, feature_chunks=480, serving_calls=200, serving_batches=5,
+                paper_serving_calls=100, memory_rows=DCASE_CHUNKS, memory_lever_buffer=256,
+                paper=not args.no_paper)
+
+
+# ------------------------------------------------------------------------------------------
+# Machine and synthetic data.
+# ------------------------------------------------------------------------------------------
+
+
+def machine_info() -> dict:
+    import keras
+    import tensorflow as tf
+
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu_model": model, "logical_cores": os.cpu_count(), "usable_cores": usable,
+            "gpus": len(tf.config.list_physical_devices("GPU")),
+            "tensorflow": tf.__version__, "keras": keras.__version__,
+            "python": platform.python_version(), "platform": platform.platform(),
+            "load_average_start": [round(v, 2) for v in os.getloadavg()]}
+
+
+def synthetic_features(n: int, frames: int, bands: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Log-mel-like `[n, frames, bands]` float32 (N(-5, 2^2)) and multi-hot `[n, 7]` labels.
+    Step cost does not depend on the values."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(-5.0, 2.0, size=(n, frames, bands)).astype(np.float32)
+    y = (rng.random((n, NUM_LABELS)) < 0.27).astype(np.float32)
+    return x, y
+
+
+def write_synthetic_cache(path: Path, n: int, frames: int, bands: int, seed: int,
+                          block: int = 256) -> tuple[Path, np.ndarray]:
+    """Writes `n` synthetic rows in the layout of `build_feature_cache` (one HDF5 chunk per
+    row), block by block so the writer never holds the whole set; returns (path, labels)."""
+    import h5py
+
+    labels = []
+    with h5py.File(path, "w") as f:
+        features = f.create_dataset("features", shape=(n, frames, bands), dtype="float32",
+                                    chunks=(1, frames, bands))
+        for start in range(0, n, block):
+            x, y = synthetic_features(min(block, n - start), frames, bands, seed + start)
+            features[start:start + len(x)] = x
+            labels.append(y)
+        f.create_dataset("names", data=np.array([f"chunk{i}" for i in range(n)], dtype=object),
+                         dtype=h5py.string_dtype())
+    return path, np.concatenate(labels)
+
+
+def synthetic_waveforms(n: int, samples: int, rate: int, seed: int) -> np.ndarray:
+    """`[n, samples]` float32 4 s "chunks": a few tones, clicks and coloured noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(samples) / rate
+    out = np.empty((n, samples), dtype=np.float32)
+    for i in range(n):
+        x = 0.02 * rng.standard_normal(samples)
+        for _ in range(3):
+            x += rng.uniform(0.02, 0.2) * np.sin(2 * np.pi * rng.uniform(80, 4000) * t)
+        clicks = rng.integers(0, samples, 5)
+        x[clicks] += rng.uniform(-0.5, 0.5, 5)
+        out[i] = np.clip(x, -0.99, 0.99)
+    return out
+
+
+def builders(config, frames: int, bands: int, mean, variance, adversarial: bool):
+    from admlc_tf.critic import build_critic
+    from admlc_tf.predictors.cgrnn import build_cgrnn
+
+    stats = dict(feature_mean=mean, feature_variance=variance)
+    predictor = functools.partial(build_cgrnn, frames, bands, NUM_LABELS,
+                                  config=config.predictor, name="predictor", **stats)
+    critic = (functools.partial(build_critic, (frames, bands), NUM_LABELS, config=config.critic,
+                                **stats) if adversarial else None)
+    return predictor, critic
+
+
+def feature_shape():
+    from admlc_tf.config import FeatureConfig
+
+    f = FeatureConfig()
+    return f.num_frames, f.n_mels
+
+
+def band_stats(bands: int):
+    return np.full(bands, -5.0, np.float32), np.full(bands, 4.0, np.float32)
+
+
+def median(values) -> float:
+    return float(statistics.median(values))
+
+
+# ------------------------------------------------------------------------------------------
+# 1. Training step time, adversarial / plain.
+# ------------------------------------------------------------------------------------------
+
+
+def _make_trainer(config, adversarial: bool):
+    from admlc_tf.trainer import Trainer, make_strategy
+
+    frames, bands = feature_shape()
+    mean, variance = band_stats(bands)
+    config = with_loss(config, adversarial=adversarial)
+    predictor, critic = builders(config, frames, bands, mean, variance, adversarial)
+    return Trainer(config, make_strategy(config.runtime), build_predictor=predictor,
+                   build_critic=critic)
+
+
+def _fixed_batches(trainer, n_batches: int, batch: int, seed: int) -> list:
+    """`n_batches` distributed (x, y) batches collected once from an in-memory tf.data source,
+    so every variant steps on exactly the same tensors and no input pipeline is timed."""
+    import tensorflow as tf
+
+    frames, bands = feature_shape()
+    x, y = synthetic_features(n_batches * batch, frames, bands, seed)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch, drop_remainder=True)
+    return list(trainer.strategy.experimental_distribute_dataset(ds))
+
+
+def _run_steps(trainer, batches, critic_batches, steps: int, critic_every: int | None) -> float:
+    """Algorithm 1's inner loop as Trainer.fit drives it (critic when k % l == 0, scalars
+    fetched every step); returns the wall time of `steps` steps."""
+    start = time.perf_counter()
+    for k in range(1, steps + 1):
+        x, y = batches[k % len(batches)]
+        logs, y_hat = trainer.predictor_step(x, y)
+        if critic_every and k % critic_every == 0:
+            x_gt, y_gt = critic_batches[k % len(critic_batches)]
+            logs.update(trainer.critic_step(x, y_hat, x_gt, y_gt))
+        logs = {name: float(value) for name, value in logs.items()}
+        trainer.step.assign(k)
+    return time.perf_counter() - start
+
+
+def bench_step(size: str, steps: int, repeats: int, critic_everies: tuple[int, ...]) -> dict:
+    config = experiment_config(size)
+    batch, critic_batch = config.trainer.batch_size, config.trainer.critic_batch
+    log(f"step/{size}: building the plain and the adversarial Trainer (batch {batch}, "
+        f"critic batch {critic_batch})")
+    plain = _make_trainer(config, adversarial=False)
+    adversarial = _make_trainer(config, adversarial=True)
+    n_batches = min(steps, 4)
+    batches = {"plain": _fixed_batches(plain, n_batches, batch, seed=1),
+               "adversarial": _fixed_batches(adversarial, n_batches, batch, seed=1)}
+    critic_batches = _fixed_batches(adversarial, n_batches, critic_batch, seed=2)
+    variants = [("plain", plain, None)] + [(f"adversarial_l{l}", adversarial, l)
+                                           for l in critic_everies]
+    log(f"step/{size}: warm-up (tracing)")
+    for name, trainer, l in variants:
+        kind = "plain" if l is None else "adversarial"
+        _run_steps(trainer, batches[kind], critic_batches, max(2, l or 1), l)
+    times = {name: [] for name, _, _ in variants}
+    for r in range(repeats):
+        for name, trainer, l in variants:
+            kind = "plain" if l is None else "adversarial"
+            times[name].append(_run_steps(trainer, batches[kind], critic_batches, steps, l)
+                               / steps)
+        log(f"step/{size}: repeat {r + 1}/{repeats}: " + ", ".join(
+            f"{n} {v[-1] * 1e3:.1f} ms" for n, v in times.items()))
+    per_step = {name: median(v) for name, v in times.items()}
+    return {
+        "model": size, "batch_size": batch, "critic_batch": critic_batch,
+        "steps_per_repeat": steps, "repeats": repeats,
+        "predictor_params": int(plain.predictor.count_params()),
+        "critic_params": int(adversarial.critic.count_params()),
+        "seconds_per_step": per_step,
+        "ratio_to_plain": {name: per_step[name] / per_step["plain"]
+                           for name in per_step if name != "plain"},
+        "raw_seconds_per_step": times,
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# 2. Custom MirroredStrategy loop (Trainer.fit) vs keras model.fit.
+# ------------------------------------------------------------------------------------------
+
+
+def bench_fit(size: str, steps: int, repeats: int, workdir: Path) -> dict:
+    import keras
+    import tensorflow as tf
+
+    from admlc_tf.data.pipeline import ChunkRows, training_stream
+
+    config = experiment_config(size)
+    batch = config.trainer.batch_size
+    frames, bands = feature_shape()
+    n = steps * batch
+    cache, labels = write_synthetic_cache(workdir / "fit-cache.h5", n, frames, bands, seed=10)
+    rows = ChunkRows(cache, np.arange(n), labels)
+    mean, variance = band_stats(bands)
+    plain_config = with_loss(config, adversarial=False, epochs=1)
+    log(f"fit/{size}: {n} rows in an HDF5 cache, {steps} steps of {batch} per repeat")
+    trainer = _make_trainer(plain_config, adversarial=False)
+    keras.utils.set_random_seed(plain_config.trainer.seed)
+    model = builders(plain_config, frames, bands, mean, variance, False)[0]()
+    model.compile(optimizer=keras.optimizers.Adam(plain_config.trainer.learning_rate),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    stream = functools.partial(training_stream, rows, batch_size=batch,
+                               seed=plain_config.trainer.seed,
+                               shuffle_buffer=plain_config.data.shuffle_buffer)
+
+    # Start time of every training step, for the steady-state rate (between the first and the
+    # last step of a call: no stream set-up, shuffle-buffer fill or iterator teardown).
+    stamps: list[float] = []
+    traced_step = trainer.predictor_step
+
+    def stamped_step(x, y):
+        stamps.append(time.perf_counter())
+        return traced_step(x, y)
+
+    trainer.predictor_step = stamped_step  # Trainer.fit calls self.predictor_step
+
+    class Stamp(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            stamps.append(time.perf_counter())
+
+    def custom():
+        trainer.step.assign(0)  # Trainer.fit resumes from `step`: rerun the same epoch
+        start = time.perf_counter()
+        trainer.fit(rows, verbose=False)
+        return time.perf_counter() - start
+
+    def keras_fit():
+        start = time.perf_counter()
+        model.fit(stream(), epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[Stamp()])
+        return time.perf_counter() - start
+
+    def input_only():
+        start = time.perf_counter()
+        iterator = iter(stream())
+        for _ in range(steps):
+            next(iterator)
+        return time.perf_counter() - start
+
+    variants = {"custom_loop": custom, "keras_fit": keras_fit, "input_pipeline_only": input_only}
+    log(f"fit/{size}: warm-up (tracing)")
+    for fn in variants.values():
+        fn()
+    times = {name: [] for name in variants}
+    steady = {"custom_loop": [], "keras_fit": []}  # seconds per step between first and last
+    for r in range(repeats):
+        for name, fn in variants.items():
+            stamps.clear()
+            times[name].append(fn())
+            if name in steady:
+                if len(stamps) != steps:
+                    raise RuntimeError(f"{name}: {len(stamps)} step stamps, expected {steps}")
+                steady[name].append((stamps[-1] - stamps[0]) / (steps - 1))
+        log(f"fit/{size}: repeat {r + 1}/{repeats}: " + ", ".join(
+            f"{k} {v[-1]:.2f} s" for k, v in times.items()) + "; steady " + ", ".join(
+            f"{k} {v[-1] * 1e3:.0f} ms/step" for k, v in steady.items()))
+    whole = {name: steps * batch / median(v) for name, v in times.items()}
+    rate = {name: batch / median(v) for name, v in steady.items()}
+    return {"model": size, "batch_size": batch, "steps_per_repeat": steps, "repeats": repeats,
+            "rows": n, "samples_per_second": rate,
+            "ratio_custom_to_keras": rate["custom_loop"] / rate["keras_fit"],
+            "whole_call_samples_per_second": whole,
+            "whole_call_ratio_custom_to_keras": whole["custom_loop"] / whole["keras_fit"],
+            "raw_whole_call_seconds": times, "raw_steady_seconds_per_step": steady,
+            "note": "samples_per_second = batch / median seconds per step between the first and "
+                    "the last step start of a call (steady state). whole_call_* = steps * batch "
+                    "/ median duration of the whole call, which adds building a fresh stream "
+                    "from the HDF5 cache, filling its shuffle buffer (all rows) and tearing "
+                    "down its iterator (0.2-2 s, variable)"}
+
+
+# ------------------------------------------------------------------------------------------
+# 3. Feature extraction.
+# ------------------------------------------------------------------------------------------
+
+
+def bench_features(chunks: int, repeats: int, workdir: Path) -> dict:
+    import dataclasses as dc
+
+    import soundfile
+    import tensorflow as tf
+
+    from admlc_tf.config import FeatureConfig
+    from admlc_tf.data.cache import build_feature_cache
+    from admlc_tf.data.chime_home import Chunk
+    from admlc_tf.features import LogMelSpectrogram, log_mel_spectrogram
+
+    config = FeatureConfig()
+    waves = synthetic_waveforms(chunks, config.num_samples, config.sample_rate, seed=20)
+    wav_dir = workdir / "wavs"
+    wav_dir.mkdir(parents=True)
+    chunk_list = []
+    for i, w in enumerate(waves):
+        path = wav_dir / f"chunk{i}.16kHz.wav"
+        pcm = np.round(w * 32767.0).astype(np.int16)
+        soundfile.write(path, pcm, config.sample_rate, subtype="PCM_16", format="WAV")
+        chunk_list.append(Chunk(f"chunk{i}", path, np.zeros(NUM_LABELS, np.float32)))
+    log(f"features: {chunks} generated 4 s WAV chunks")
+    front_end = LogMelSpectrogram(dc.asdict(config))
+    in_graph = tf.function(front_end.call, input_signature=[
+        tf.TensorSpec((None, config.num_samples), tf.float32)])
+    graph_batch = 32
+    batches = [tf.constant(waves[i:i + graph_batch]) for i in range(0, chunks, graph_batch)]
+    counter = iter(range(10 ** 6))
+
+    def offline_cache():
+        cache_dir = workdir / f"cache-{next(counter)}"
+        start = time.perf_counter()
+        path = build_feature_cache(chunk_list, config=config, cache_dir=cache_dir, verbose=False)
+        elapsed = time.perf_counter() - start
+        path.unlink()
+        return elapsed
+
+    def librosa_compute():
+        start = time.perf_counter()
+        for w in waves:
+            log_mel_spectrogram(w, config=config)
+        return time.perf_counter() - start
+
+    def graph():
+        start = time.perf_counter()
+        for b in batches:
+            in_graph(b).numpy()
+        return time.perf_counter() - start
+
+    variants = {"offline_cache_librosa": offline_cache,
+                "librosa_in_memory_one_thread": librosa_compute,
+                "in_graph_logmel_batch32": graph}
+    log("features: warm-up")
+    for fn in variants.values():
+        fn()
+    times = {name: [] for name in variants}
+    for r in range(repeats):
+        for name, fn in variants.items():
+            times[name].append(fn())
+        log(f"features: repeat {r + 1}/{repeats}: " + ", ".join(
+            f"{k} {chunks / v[-1]:.0f} chunks/s" for k, v in times.items()))
+    rate = {name: chunks / median(v) for name, v in times.items()}
+    return {"chunks_per_repeat": chunks, "repeats": repeats, "chunks_per_second": rate,
+            "dcase_chunks": DCASE_CHUNKS,
+            "dcase_cache_build_seconds_extrapolated":
+                DCASE_CHUNKS / rate["offline_cache_librosa"],
+            "raw_seconds": times,
+            "note": "offline cache = build_feature_cache end to end (WAV decode, librosa, HDF5 "
+                    f"writes, its thread pool of os.cpu_count() = {os.cpu_count()} workers); "
+                    "in-graph = admlc_tf.features.LogMelSpectrogram in a tf.function on "
+                    "in-memory batches of 32"}
+
+
+# ------------------------------------------------------------------------------------------
+# 4. The exported predictor.
+# ------------------------------------------------------------------------------------------
+
+
+def bench_serving(size: str, single_calls: int, batch_calls: int, repeats: int,
+                  workdir: Path) -> dict:
+    import keras
+    import tensorflow as tf
+
+    from admlc_tf.config import FeatureConfig
+    from admlc_tf.data.chime_home import LABELS
+    from admlc_tf.export import ExportedPredictor, export_predictor
+
+    config = experiment_config(size)
+    features = FeatureConfig()
+    frames, bands = feature_shape()
+    mean, variance = band_stats(bands)
+    keras.utils.set_random_seed(0)
+    predictor = builders(config, frames, bands, mean, variance, False)[0]()
+    log(f"serving/{size}: exporting ({predictor.count_params()} parameters) and loading")
+    path = export_predictor(predictor, base_dir=workdir / "saved_models", name=f"bench-{size}",
+                            label_names=LABELS, metadata={"benchmark": True}, features=features)
+    exported = ExportedPredictor(path)
+    wave1 = tf.constant(synthetic_waveforms(1, features.num_samples, features.sample_rate, 30))
+    wave32 = tf.constant(synthetic_waveforms(32, features.num_samples, features.sample_rate, 31))
+    feat1 = tf.constant(synthetic_features(1, frames, bands, 32)[0])
+    feat32 = tf.constant(synthetic_features(32, frames, bands, 33)[0])
+    calls = {
+        "serving_default": (lambda w: exported.serving_default(waveform=w), wave1, wave32),
+        "features": (lambda f: exported.signature(features=f), feat1, feat32),
+    }
+
+    def timed(fn, arg) -> float:
+        start = time.perf_counter()
+        out = fn(arg)
+        out["probabilities"].numpy()
+        return time.perf_counter() - start
+
+    log(f"serving/{size}: warm-up")
+    for fn, one, many in calls.values():
+        for _ in range(5):
+            timed(fn, one)
+        timed(fn, many)
+    single = {name: [] for name in calls}
+    batched = {name: [] for name in calls}
+    for r in range(repeats):
+        for name, (fn, one, many) in calls.items():
+            single[name] += [timed(fn, one) for _ in range(single_calls)]
+            batched[name].append(sum(timed(fn, many) for _ in range(batch_calls)) / batch_calls)
+        log(f"serving/{size}: repeat {r + 1}/{repeats}: " + ", ".join(
+            f"{k} p50 {np.percentile(single[k], 50) * 1e3:.2f} ms" for k in calls))
+    return {
+        "model": size, "predictor_params": int(predictor.count_params()),
+        "signatures": {name: {
+            "one_clip_p50_ms": float(np.percentile(single[name], 50) * 1e3),
+            "one_clip_p99_ms": float(np.percentile(single[name], 99) * 1e3),
+            "one_clip_calls": len(single[name]),
+            "batch32_clips_per_second": 32 / median(batched[name]),
+            "raw_batch32_seconds": batched[name]} for name in calls},
+        "note": "one 4 s clip = [1, 64000] waveform (serving_default, log-mel in the graph) or "
+                "[1, 249, 40] features; through tf.saved_model.load signatures, eager call "
+                "from Python, output fetched"}
+
+
+# ------------------------------------------------------------------------------------------
+# 5. Peak resident memory of a training run (in a subprocess).
+# ------------------------------------------------------------------------------------------
+
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return -1
+
+
+def memory_child(spec: dict) -> None:
+    """Runs in its own process: one Trainer.fit epoch on the given cache; prints JSON."""
+    import tensorflow as tf  # noqa: F401
+
+    from admlc_tf.data.cache import feature_statistics
+    from admlc_tf.data.pipeline import ChunkRows
+    from admlc_tf.trainer import Trainer, make_strategy
+
+    after_import = _status_kb("VmRSS")
+    labels = np.load(spec["labels"])
+    rows = ChunkRows(spec["cache"], np.arange(len(labels)), labels)
+    mean, variance = feature_statistics(spec["cache"], rows.rows)  # as prepare_data does
+    config = with_loss(experiment_config(spec["size"]), adversarial=True, epochs=1,
+                       shuffle_buffer=spec["shuffle_buffer"])
+    predictor, critic = builders(config, rows.num_frames, rows.num_bands, mean, variance, True)
+    trainer = Trainer(config, make_strategy(config.runtime), build_predictor=predictor,
+                      build_critic=critic)
+    before_fit = _status_kb("VmRSS")
+    start = time.perf_counter()
+    history = trainer.fit(rows, verbose=False)
+    elapsed = time.perf_counter() - start
+    print(json.dumps({
+        "rss_after_imports_mb": after_import / 1024, "rss_before_fit_mb": before_fit / 1024,
+        "rss_after_fit_mb": _status_kb("VmRSS") / 1024,
+        # VmHWM is this process's own peak. ru_maxrss is not: Linux carries it over from the
+        # parent across fork + exec, so it is at least the benchmark process's peak.
+        "peak_rss_mb": _status_kb("VmHWM") / 1024,
+        "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "fit_seconds": elapsed, "steps": int(trainer.step.numpy()),
+        "loss_finite": bool(np.isfinite(history[-1]["loss"])) if history else None}))
+
+
+def _memory_run(spec: dict) -> dict:
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--memory-child",
+                           json.dumps(spec)], capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    if proc.returncode != 0:
+        tail = [line for line in proc.stderr.splitlines() if line.strip()][-12:]
+        raise RuntimeError(f"the memory subprocess failed (exit {proc.returncode}): "
+                           + " | ".join(tail))
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["growth_during_fit_mb"] = result["peak_rss_mb"] - result["rss_before_fit_mb"]
+    return result
+
+
+def bench_memory(size: str, rows: int, lever_buffer: int, workdir: Path) -> dict:
+    from admlc_tf.config import DataConfig
+
+    frames, bands = feature_shape()
+    config = experiment_config(size)
+    small = 2 * max(config.trainer.batch_size, config.trainer.critic_batch)
+    runs = {}
+    default_buffer = DataConfig().shuffle_buffer
+    plan = [("dcase_sized", rows, default_buffer), ("small_baseline", small, default_buffer)]
+    if lever_buffer:
+        plan.append((f"dcase_sized_shuffle_buffer_{lever_buffer}", rows, lever_buffer))
+    caches = {}
+    for name, n, buffer in plan:
+        if n not in caches:
+            log(f"memory: writing a synthetic cache of {n} rows ({frames}x{bands} float32 each)")
+            cache, labels = write_synthetic_cache(workdir / f"memory-cache-{n}.h5", n, frames,
+                                                  bands, seed=40)
+            np.save(workdir / f"memory-labels-{n}.npy", labels)
+            caches[n] = (str(cache), str(workdir / f"memory-labels-{n}.npy"))
+        log(f"memory: {name}: Trainer.fit, one epoch, adversarial, {size} model, {n} rows, "
+            f"shuffle buffer {min(buffer, n)} rows, in a subprocess")
+        result = _memory_run({"cache": caches[n][0], "labels": caches[n][1], "size": size,
+                              "shuffle_buffer": buffer})
+        result.update(rows=n, shuffle_buffer=buffer, shuffle_buffer_rows=min(buffer, n))
+        runs[name] = result
+        log(f"memory: {name}: peak {result['peak_rss_mb']:.0f} MB, before fit "
+            f"{result['rss_before_fit_mb']:.0f} MB, fit {result['fit_seconds']:.0f} s")
+    return {"model": size, "rows": rows, "cache_feature_mb": rows * frames * bands * 4 / 2 ** 20,
+            "audio_in_memory_would_be_mb": rows * 64000 * 4 / 2 ** 20,
+            "data_dependent_peak_mb": (runs["dcase_sized"]["peak_rss_mb"]
+                                       - runs["small_baseline"]["peak_rss_mb"]),
+            "runs": runs,
+            "note": "caches written directly in the build_feature_cache layout with synthetic "
+                    "rows (no WAVs); each child process runs feature_statistics, builds the "
+                    "Trainer and runs Trainer.fit for one epoch (critic pre-training included); "
+                    "peak = VmHWM of the child from /proc/self/status (its ru_maxrss is kept too, but "
+                    "Linux carries ru_maxrss over from the parent across fork and exec); data_dependent_peak_mb = peak of "
+                    "the DCASE-sized run minus peak of the same run on a small set"}
+
+
+# ------------------------------------------------------------------------------------------
+# Targets, table, main.
+# ------------------------------------------------------------------------------------------
+
+
+def targets(results: dict) -> list[dict]:
+    out = []
+
+    def add(key, description, value, target, met):
+        out.append({"id": key, "description": description, "value": value, "target": target,
+                    "met": bool(met)})
+
+    for key in ("step", "step_paper"):
+        step = results.get(key)
+        if step and "adversarial_l1" in step["ratio_to_plain"]:
+            ratio = step["ratio_to_plain"]["adversarial_l1"]
+            add(f"{key}_ratio_l1", f"adversarial / plain step time, l = 1, {step['model']} CGRNN",
+                round(ratio, 3), "<= 1.3", ratio <= 1.3)
+    if "fit" in results:
+        ratio = results["fit"]["ratio_custom_to_keras"]
+        add("fit_ratio", "samples/s, custom MirroredStrategy loop / model.fit (steady state)",
+            round(ratio, 3),
+            ">= 1.0", ratio >= 1.0)
+    for key in ("serving", "serving_paper"):
+        serving = results.get(key)
+        if serving:
+            for sig, v in serving["signatures"].items():
+                p50 = v["one_clip_p50_ms"]
+                add(f"{key}_{sig}_p50", f"one 4 s clip p50, {sig}, {serving['model']} CGRNN",
+                    round(p50, 2), "well under 10 ms (< 10 ms)", p50 < 10.0)
+    if "memory" in results:
+        mem = results["memory"]
+        extra = mem["data_dependent_peak_mb"]
+        add("memory_streams", f"peak RSS of training on {mem['rows']} cached rows minus on a "
+            "small set, below the size of the audio (audio not held)", round(extra, 1),
+            f"< {mem['audio_in_memory_would_be_mb']:.0f} MB",
+            extra < mem["audio_in_memory_would_be_mb"])
+    return out
+
+
+def format_table(report: dict) -> str:
+    m = report["machine"]
+    res = {k: v for k, v in report["results"].items() if "error" not in v}
+    lines = [f"Machine: {m['cpu_model']}, {m['usable_cores']} usable of {m['logical_cores']} "
+             f"logical cores, {m['gpus']} GPU; TensorFlow {m['tensorflow']}, Keras {m['keras']}, "
+             f"Python {m['python']}; load average at start {m['load_average_start'][0]}, at end "
+             f"{m.get('load_average_end', ['?'])[0]}; repeats {report['repeats']} (median)"
+             + (" -- TINY settings, numbers meaningless" if report["tiny"] else ""),
+             "", "| # | measurement | value |", "|---|---|---|"]
+
+    def row(item, what, value):
+        lines.append(f"| {item} | {what} | {value} |")
+
+    for key in ("step", "step_paper"):
+        s = res.get(key)
+        if not s:
+            continue
+        head = (f"{s['model']} CGRNN ({s['predictor_params']:,} params, batch {s['batch_size']}, "
+                f"critic {s['critic_params']:,} params, M {s['critic_batch']})")
+        for name, sec in s["seconds_per_step"].items():
+            ratio = "" if name == "plain" else f", ratio {s['ratio_to_plain'][name]:.2f}"
+            row(1, f"step time, {name.replace('_l', ', l = ')}, {head}",
+                f"{sec * 1e3:.1f} ms/step{ratio}")
+    if "fit" in res:
+        f = res["fit"]
+        head = f"{f['model']} CGRNN plain, batch {f['batch_size']}, HDF5 stream"
+        for name, rate in f["samples_per_second"].items():
+            whole = f["whole_call_samples_per_second"][name]
+            row(2, f"{name.replace('_', ' ')}, {head}: steady state (whole call of "
+                f"{f['steps_per_repeat']} steps)", f"{rate:.0f} samples/s ({whole:.0f})")
+        row(2, f"input pipeline alone, {f['steps_per_repeat']} batches, whole call",
+            f"{f['whole_call_samples_per_second']['input_pipeline_only']:.0f} samples/s")
+        row(2, "custom loop / model.fit, steady state (whole call)",
+            f"{f['ratio_custom_to_keras']:.2f} ({f['whole_call_ratio_custom_to_keras']:.2f})")
+    if "features" in res:
+        f = res["features"]
+        for name, rate in f["chunks_per_second"].items():
+            row(3, f"{name.replace('_', ' ')} (4 s chunks)", f"{rate:.0f} chunks/s")
+        row(3, f"offline cache for {f['dcase_chunks']} chunks (extrapolated from "
+            f"{f['chunks_per_repeat']})", f"{f['dcase_cache_build_seconds_extrapolated']:.0f} s")
+    for key in ("serving", "serving_paper"):
+        s = res.get(key)
+        if not s:
+            continue
+        for sig, v in s["signatures"].items():
+            row(4, f"SavedModel `{sig}`, {s['model']} CGRNN, one 4 s clip",
+                f"p50 {v['one_clip_p50_ms']:.2f} ms, p99 {v['one_clip_p99_ms']:.2f} ms")
+            row(4, f"SavedModel `{sig}`, {s['model']} CGRNN, batch 32",
+                f"{v['batch32_clips_per_second']:.0f} clips/s")
+    if "memory" in res:
+        mem = res["memory"]
+        for name, run in mem["runs"].items():
+            row(5, f"peak RSS, Trainer.fit 1 epoch (AD, {mem['model']} CGRNN) on {run['rows']} "
+                f"cached rows, shuffle buffer {run['shuffle_buffer_rows']} rows",
+                f"{run['peak_rss_mb']:.0f} MB (before fit {run['rss_before_fit_mb']:.0f} MB, "
+                f"+{run['growth_during_fit_mb']:.0f} MB)")
+        row(5, f"peak RSS, {mem['rows']} rows minus small set (data-dependent memory)",
+            f"{mem['data_dependent_peak_mb']:.0f} MB")
+        row(5, f"for scale: {mem['rows']} rows of cached features / of audio as float32",
+            f"{mem['cache_feature_mb']:.0f} MB / {mem['audio_in_memory_would_be_mb']:.0f} MB")
+    loads = ", ".join(f"{name} {v['load_average_1min']['before']}/{v['load_average_1min']['after']}"
+                      for name, v in report["results"].items() if "load_average_1min" in v)
+    if loads:
+        lines.insert(1, f"Load average (1 min) before/after each section: {loads}")
+    for name, value in report["results"].items():
+        if "error" in value:
+            row("-", f"{name} FAILED", value["error"].splitlines()[0][:200])
+    if report["targets"]:
+        lines += ["", "| target | value | goal | met |", "|---|---|---|---|"]
+        for t in report["targets"]:
+            lines.append(f"| {t['description']} | {t['value']} | {t['target']} | "
+                         f"{'yes' if t['met'] else 'NO'} |")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections to run, of {','.join(SECTIONS)}")
+    parser.add_argument("--repeats", type=int, default=0,
+                        help="timed repeats per variant (default 5; 2 with --tiny)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="tiny models and counts (smoke test; under a minute)")
+    parser.add_argument("--no-paper", action="store_true",
+                        help="skip the paper-sized CGRNN (item 1 at l = 1 and item 4)")
+    parser.add_argument("--json", default=str(REPO / "benchmarks" / "results.json"),
+                        help="where to write the JSON report (default benchmarks/results.json)")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(only) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}: use {','.join(SECTIONS)}")
+    if args.repeats < 0:
+        parser.error("--repeats must be at least 1")
+    args.only = only
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.memory_child:
+        memory_child(json.loads(args.memory_child))
+        return 0
+    plan = make_plan(args)
+    started = time.time()
+    report = {"schema": SCHEMA_VERSION, "command": " ".join(["python benchmarks/run.py",
+                                                              *(argv or sys.argv[1:])]),
+              "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+              "tiny": plan.size == "tiny", "repeats": plan.repeats,
+              "sections": args.only, "machine": machine_info(), "results": {}}
+    log(f"machine: {report['machine']['cpu_model']}, load {report['machine']['load_average_start']}")
+    results = report["results"]
+    jobs = []
+    if "step" in args.only:
+        jobs.append(("step", lambda w: bench_step(plan.size, plan.step_steps, plan.repeats,
+                                                  (1, 2, 5))))
+        if plan.paper:
+            jobs.append(("step_paper", lambda w: bench_step("paper", plan.paper_steps,
+                                                            plan.repeats, (1,))))
+    if "fit" in args.only:
+        jobs.append(("fit", lambda w: bench_fit(plan.size, plan.fit_steps, plan.repeats, w)))
+    if "features" in args.only:
+        jobs.append(("features", lambda w: bench_features(plan.feature_chunks, plan.repeats, w)))
+    if "serving" in args.only:
+        jobs.append(("serving", lambda w: bench_serving(plan.size, plan.serving_calls,
+                                                        plan.serving_batches, plan.repeats, w)))
+        if plan.paper:
+            jobs.append(("serving_paper", lambda w: bench_serving(
+                "paper", plan.paper_serving_calls, 1, plan.repeats, w)))
+    if "memory" in args.only:
+        jobs.append(("memory", lambda w: bench_memory(plan.size, plan.memory_rows,
+                                                      plan.memory_lever_buffer, w)))
+    failed = []
+    for name, job in jobs:
+        load_before = round(os.getloadavg()[0], 2)
+        section_start = time.time()
+        try:
+            with tempfile.TemporaryDirectory(prefix=f"admlc-bench-{name}-") as tmp:
+                results[name] = job(Path(tmp))
+        except Exception as e:  # keep the other sections' numbers; exit non-zero at the end
+            log(f"{name} failed: {type(e).__name__}: {e}")
+            results[name] = {"error": f"{type(e).__name__}: {e}"}
+            failed.append(name)
+        results[name]["seconds"] = round(time.time() - section_start, 1)
+        results[name]["benchmark_process_peak_rss_mb"] = round(_status_kb("VmHWM") / 1024)
+        results[name]["load_average_1min"] = {"before": load_before,
+                                              "after": round(os.getloadavg()[0], 2)}
+    report["machine"]["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
+    report["duration_s"] = round(time.time() - started, 1)
+    report["targets"] = targets({k: v for k, v in results.items() if "error" not in v})
+    report["table"] = format_table(report)
+    print(report["table"])
+    json_path = Path(args.json)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = json_path.with_name(f".{json_path.name}.tmp-{os.getpid()}")
+    tmp_path.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp_path, json_path)
+    log(f"wrote {json_path} ({report['duration_s']} s)")
+    if failed:
+        log(f"failed sections: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
