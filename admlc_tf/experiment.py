@@ -11,7 +11,7 @@ import functools
 import json
 import tempfile
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from admlc_tf.errors import AdmlcError, DataError
 from admlc_tf.files import run_folder_lock, write_json_atomic
 from admlc_tf.losses import SUPERVISED_LOSSES
 from admlc_tf.metrics import eer_report, format_eer_table
+
+if TYPE_CHECKING:
+    import keras
 
 
 def demo_config() -> ExperimentConfig:

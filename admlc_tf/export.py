@@ -102,11 +102,13 @@ def export_predictor(predictor: keras.Model, *, base_dir: str | Path, name: str,
     archive = keras.export.ExportArchive()
     archive.track(predictor)
     feature_spec = tf.TensorSpec((None, *input_shape), tf.float32, name="features")
-    archive.add_endpoint(name="features", input_signature=[feature_spec],
-                         fn=lambda x: outputs(predictor(x, training=False)))
+    def serve_features(x):
+        return outputs(predictor(x, training=False))
+
+    archive.add_endpoint(name="features", input_signature=[feature_spec], fn=serve_features)
     if features is None:
         archive.add_endpoint(name="serving_default", input_signature=[feature_spec],
-                             fn=lambda x: outputs(predictor(x, training=False)))
+                             fn=serve_features)
     else:
         front_end = LogMelSpectrogram(dataclasses.asdict(features), name="log_mel")
         hop = int(round(hop_seconds * features.sample_rate))

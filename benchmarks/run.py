@@ -296,7 +296,6 @@ def bench_step(size: str, steps: int, repeats: int, critic_everies: tuple[int, .
 
 def bench_fit(size: str, steps: int, repeats: int, workdir: Path) -> dict:
     import keras
-    import tensorflow as tf
 
     from admlc_tf.data.pipeline import ChunkRows, training_stream
 

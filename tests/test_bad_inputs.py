@@ -23,7 +23,7 @@ from admlc_tf.data import chime_home
 from admlc_tf.data.cache import build_feature_cache
 from admlc_tf.errors import AdmlcError, DataError
 from admlc_tf.experiment import prepare_data
-from admlc_tf.features import file_features, load_waveform
+from admlc_tf.features import load_waveform
 from tests.chime_layout import (SMALL_DEVELOPMENT, SMALL_EVALUATION, chunk_audio, small_layout,
                                 write_wav)
 

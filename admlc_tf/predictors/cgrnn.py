@@ -33,7 +33,7 @@ Deviations, all deliberate:
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import keras
 import numpy as np
