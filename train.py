@@ -55,6 +55,8 @@ FLAGS = {
                        "CGRNN gated-conv filters per block, e.g. 128,128 (paper) or 16,16 (demo)"),
     "--gru-units": ("predictor", "gru_units", "ints",
                     "CGRNN bidirectional GRU units per layer, e.g. 128,128,128 (paper)"),
+    "--precision": ("trainer", "precision", str,
+                    "float32 (default), or on GPUs mixed_float16 (loss-scaled) or mixed_bfloat16"),
     "--strategy": ("runtime", "strategy", str,
                    "auto (multi-worker when TF_CONFIG names a cluster, else mirrored), mirrored, "
                    "multi-worker or one-device"),

@@ -55,13 +55,11 @@ class DataConfig:
         trains on the whole development set and tests on the evaluation list.
       cache_dir: where the HDF5 feature caches live; None means `$ADMLC_DATA_HOME/features`
         (default `~/.cache/admlc-tf/features`).
-      shuffle_buffer: tf.data shuffle buffer, in examples; a split no larger is shuffled fully.
     """
 
     data_dir: Optional[str] = None
     fold: str = "all"
     cache_dir: Optional[str] = None
-    shuffle_buffer: int = 8192
 
 
 @dataclasses.dataclass
@@ -138,6 +136,9 @@ class TrainerConfig:
       seed: seeds weights, shuffling and pre-training pairs.
       checkpoint_every: steps between checkpoints (the last step is always saved).
       log_every: steps between TensorBoard scalars.
+      precision: the Keras dtype policy the models are built with: "float32", or for GPUs
+        "mixed_float16" (with dynamic loss scaling; tensor-core GPUs) or "mixed_bfloat16"
+        (Ampere and later). Variables and the output layers stay float32 either way.
     """
 
     epochs: int = 30
@@ -151,6 +152,7 @@ class TrainerConfig:
     seed: int = 0
     checkpoint_every: int = 200
     log_every: int = 10
+    precision: str = "float32"
 
 
 @dataclasses.dataclass

@@ -22,10 +22,20 @@ def _average(per_example: tf.Tensor, global_batch_size: int) -> tf.Tensor:
     return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
 
 
-def _apply(optimizer, tape, loss, variables) -> tf.Tensor:
+def _gradients(tape, optimizer, loss, variables) -> list:
+    # d(scale * loss) = scale * d(loss): `scale_loss` is the identity except for a
+    # LossScaleOptimizer (mixed_float16), whose apply_gradients divides the scale out again.
+    scale = optimizer.scale_loss(tf.ones_like(loss))
+    return tape.gradient(loss, variables, output_gradients=scale)
+
+
+def _apply(optimizer, gradients, variables) -> tf.Tensor:
     """Applies the gradients; returns how many of their entries are NaN or inf (a float)."""
-    gradients = tape.gradient(loss, variables)
     optimizer.apply_gradients(zip(gradients, variables))
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        # Overflowing scaled gradients are routine there: the optimizer skips that update and
+        # lowers the scale. A real divergence still shows as a non-finite loss.
+        return tf.constant(0.0)
     return tf.add_n([tf.reduce_sum(tf.cast(~tf.math.is_finite(g), tf.float32))
                      for g in gradients if g is not None])
 
@@ -91,8 +101,9 @@ class AdmlcTask:
                 s_pred = self._critic_logits(x, y_hat, training=False)  # [local_batch]
                 adv_loss = _average(score_cross_entropy(s_pred, 1.0), self.batch_size)
                 loss = loss + self.lam * adv_loss
-        nonfinite = _apply(self.predictor_optimizer, tape, loss,
-                           self.spec.trained_model.trainable_variables)
+        variables = self.spec.trained_model.trainable_variables
+        gradients = _gradients(tape, self.predictor_optimizer, loss, variables)
+        nonfinite = _apply(self.predictor_optimizer, gradients, variables)
         logs = {"loss": loss, "sup_loss": sup_loss, "nonfinite_gradients": nonfinite}
         if self.adversarial:
             logs["adv_loss"] = adv_loss
@@ -116,10 +127,29 @@ class AdmlcTask:
             s_gt = self._critic_logits(x_gt, y_gt, training=True)
             loss = (_average(score_cross_entropy(s_pred, 0.0), self.batch_size)
                     + _average(score_cross_entropy(s_gt, 1.0), self.critic_batch))
-        nonfinite = _apply(self.critic_optimizer, tape, loss, self.critic.trainable_variables)
+        variables = self.critic.trainable_variables
+        gradients = _gradients(tape, self.critic_optimizer, loss, variables)
+        nonfinite = _apply(self.critic_optimizer, gradients, variables)
         return {"critic_loss": loss, "nonfinite_gradients": nonfinite,
                 "critic_score_pred": _average(tf.sigmoid(s_pred), self.batch_size),
                 "critic_score_gt": _average(tf.sigmoid(s_gt), self.critic_batch)}
+
+    def adversarial_step(self, x: tf.Tensor, y: tf.Tensor, x_gt: tf.Tensor, y_gt: tf.Tensor):
+        """Algorithm 1's iteration when the critic steps: `predictor_step`, then `critic_step`
+        on its y_hat; runs on each replica.
+
+        The Trainer runs this in one graph. The critic's score of (x, y_hat) is computed in
+        both updates rather than shared between them: sharing it (one forward pass, two
+        gradients from a persistent tape) measured no faster on the CPU
+        (`python benchmarks/run.py --only levers`), so the two plain updates stay.
+
+        Returns:
+          The scalars of both updates; `nonfinite_gradients` counts both models' gradients.
+        """
+        logs, y_hat = self.predictor_step(x, y)
+        critic_logs = self.critic_step(x, y_hat, x_gt, y_gt)
+        nonfinite = logs["nonfinite_gradients"] + critic_logs["nonfinite_gradients"]
+        return {**logs, **critic_logs, "nonfinite_gradients": nonfinite}
 
     def critic_pretrain_step(self, x: tf.Tensor, y: tf.Tensor, seed: tf.Tensor):
         """Critic pre-training on compatible and incompatible pairs; runs on each replica.
@@ -154,7 +184,9 @@ class AdmlcTask:
             loss = (_average(score_cross_entropy(s_true, 1.0), self.critic_batch)
                     + 0.5 * _average(score_cross_entropy(s_other, 0.0), self.critic_batch)
                     + 0.5 * _average(score_cross_entropy(s_perturbed, 0.0), self.critic_batch))
-        nonfinite = _apply(self.critic_optimizer, tape, loss, self.critic.trainable_variables)
+        variables = self.critic.trainable_variables
+        gradients = _gradients(tape, self.critic_optimizer, loss, variables)
+        nonfinite = _apply(self.critic_optimizer, gradients, variables)
         s_incompatible = tf.sigmoid(tf.concat([s_other, s_perturbed], axis=0))
         return {"pretrain_loss": loss, "nonfinite_gradients": nonfinite,
                 "critic_score_gt": _average(tf.sigmoid(s_true), self.critic_batch),

@@ -2,7 +2,7 @@
 
 The Trainer owns what is shared across steps: the strategy, both models and optimizers (built
 inside `strategy.scope()`), the checkpoint and the summary writers. The maths of each update is in
-`admlc_tf.task.AdmlcTask`; here each update is wrapped in its own `tf.function` around
+`admlc_tf.task.AdmlcTask`; here each kind of iteration is one `tf.function` around
 `strategy.run`, and the Python loop decides when the critic steps (Algorithm 1's `mod(k, l)`).
 """
 
@@ -28,6 +28,7 @@ from admlc_tf.task import AdmlcTask
 
 
 STRATEGIES = ("auto", "mirrored", "multi-worker", "one-device")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 def _cluster_from_environment() -> dict:
@@ -81,6 +82,32 @@ def mean_eer_metric(labels: np.ndarray, probabilities: np.ndarray) -> dict:
     return {"val_mean_eer": float(np.nanmean(per_label_eer(labels, probabilities)))}
 
 
+def _build_models(config: ExperimentConfig, build_predictor, build_critic):
+    """(PredictorSpec, critic or None), built under `config.trainer.precision`'s dtype policy.
+
+    The policy is global in Keras; it is restored afterwards so that nothing else built in this
+    process (an evaluation model, another Trainer) inherits it by accident.
+    """
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.trainer.precision)
+    try:
+        spec = build_predictor()
+        if not isinstance(spec, PredictorSpec):
+            spec = PredictorSpec(spec, get_supervised_loss(config.loss.supervised))
+        critic = build_critic() if (config.loss.adversarial and build_critic) else None
+    finally:
+        keras.config.set_dtype_policy(previous)
+    return spec, critic
+
+
+def _optimizer(learning_rate: float, precision: str) -> keras.optimizers.Optimizer:
+    optimizer = keras.optimizers.Adam(learning_rate)
+    if precision == "mixed_float16":
+        # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
 def _sum(strategy: tf.distribute.Strategy, logs: dict) -> dict:
     return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in logs.items()}
 
@@ -89,7 +116,7 @@ class Trainer:
     """Runs critic pre-training and Algorithm 1 on one strategy.
 
     Args:
-      config: the experiment; `trainer`, `loss` and `data.shuffle_buffer` are read here.
+      config: the experiment; `trainer` and `loss` are read here.
       strategy: a tf.distribute strategy; models and optimizers are built in its scope.
       build_predictor: returns a fresh predictor: a Keras model with logits out (trained with
         `config.loss.supervised`), or a `PredictorSpec` that brings its own loss.
@@ -107,18 +134,18 @@ class Trainer:
         self.config = config
         self.strategy = strategy
         train = config.trainer
+        if train.precision not in PRECISIONS:
+            raise AdmlcError(f"--precision {train.precision} is not known: use one of "
+                             f"{', '.join(PRECISIONS)}")
         with strategy.scope():
             # Seeds Python, NumPy and Keras globally: the initial weights follow from the seed.
             keras.utils.set_random_seed(train.seed)
-            spec = build_predictor()
-            if not isinstance(spec, PredictorSpec):
-                spec = PredictorSpec(spec, get_supervised_loss(config.loss.supervised))
-            critic = build_critic() if (config.loss.adversarial and build_critic) else None
-            predictor_optimizer = keras.optimizers.Adam(train.learning_rate)
+            spec, critic = _build_models(config, build_predictor, build_critic)
+            predictor_optimizer = _optimizer(train.learning_rate, train.precision)
             predictor_optimizer.build(spec.trained_model.trainable_variables)
             critic_optimizer = None
             if critic is not None:
-                critic_optimizer = keras.optimizers.Adam(train.critic_learning_rate)
+                critic_optimizer = _optimizer(train.critic_learning_rate, train.precision)
                 critic_optimizer.build(critic.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.pretrain_step = tf.Variable(0, dtype=tf.int64, trainable=False,
@@ -157,14 +184,16 @@ class Trainer:
     def _build_step_functions(self):
         strategy, task = self.strategy, self.task
 
+        # Each call is one graph: when the critic steps, both updates run in one graph with no
+        # Python between them.
         @tf.function
         def predictor_step(x, y):
-            logs, y_hat = strategy.run(task.predictor_step, args=(x, y))
-            return _sum(strategy, logs), y_hat
+            logs, _ = strategy.run(task.predictor_step, args=(x, y))
+            return _sum(strategy, logs)
 
         @tf.function
-        def critic_step(x, y_hat, x_gt, y_gt):
-            return _sum(strategy, strategy.run(task.critic_step, args=(x, y_hat, x_gt, y_gt)))
+        def adversarial_step(x, y, x_gt, y_gt):
+            return _sum(strategy, strategy.run(task.adversarial_step, args=(x, y, x_gt, y_gt)))
 
         @tf.function
         def critic_pretrain_step(x, y, seed):
@@ -175,7 +204,7 @@ class Trainer:
             return task.predict_step(x)
 
         self.predictor_step = predictor_step
-        self.critic_step = critic_step
+        self.adversarial_step = adversarial_step
         self.critic_pretrain_step = critic_pretrain_step
         self._predict_step = predict_step
 
@@ -240,24 +269,22 @@ class Trainer:
             critic_batches_used += int(self.step.numpy()) // cfg.critic_every
             critic_stream = self._distribute(training_stream(
                 train_rows, batch_size=cfg.critic_batch, seed=cfg.seed + 1,
-                shuffle_buffer=self.config.data.shuffle_buffer, skip_batches=critic_batches_used))
+                skip_batches=critic_batches_used))
             self._pretrain_critic(critic_stream, writer, verbose)
 
         start = int(self.step.numpy())
         stream = self._distribute(training_stream(
-            train_rows, batch_size=cfg.batch_size, seed=cfg.seed,
-            shuffle_buffer=self.config.data.shuffle_buffer, skip_batches=start))
+            train_rows, batch_size=cfg.batch_size, seed=cfg.seed, skip_batches=start))
         progress = keras.utils.Progbar(total_steps) if verbose else None
         if progress and start:
             progress.update(start)
         history, epoch_logs = [], {}
         for k in range(start + 1, total_steps + 1):
             x, y = next(stream)
-            logs, y_hat = self.predictor_step(x, y)
-            logs = self._checked(logs, k)
             if self.critic is not None and k % cfg.critic_every == 0:
-                x_gt, y_gt = next(critic_stream)
-                logs.update(self._checked(self.critic_step(x, y_hat, x_gt, y_gt), k))
+                logs = self._checked(self.adversarial_step(x, y, *next(critic_stream)), k)
+            else:
+                logs = self._checked(self.predictor_step(x, y), k)
             self.step.assign(k)
             for name, value in logs.items():
                 epoch_logs.setdefault(name, []).append(value)

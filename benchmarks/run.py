@@ -1,6 +1,7 @@
 """Benchmarks of admlc-tf (issue #5): one command, one process, a table and a JSON file.
 
-    python benchmarks/run.py [--only step,fit,features,serving,memory] [--repeats N] [--tiny]
+    python benchmarks/run.py [--only step,fit,features,serving,memory,levers] [--repeats N]
+                             [--tiny]
                              [--json PATH] [--no-paper]
 
 Every measurement warms up first (tracing, thread pools), then runs its variants alternately,
@@ -29,15 +30,18 @@ import warnings
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for path in (REPO, REPO / "benchmarks"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+import levers  # noqa: E402
+
 warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
 
-SECTIONS = ("step", "fit", "features", "serving", "memory")
+SECTIONS = ("step", "fit", "features", "serving", "memory", "levers")
 DCASE_CHUNKS = 5203  # "a DCASE-sized set", as issue #5 sizes it
 SCHEMA_VERSION = 1
 NUM_LABELS = 7
@@ -74,15 +78,12 @@ def experiment_config(size: str):
     raise ValueError(size)
 
 
-def with_loss(config, *, adversarial: bool, critic_every: int = 1, epochs: int | None = None,
-              shuffle_buffer: int | None = None):
+def with_loss(config, *, adversarial: bool, critic_every: int = 1, epochs: int | None = None):
     trainer = dataclasses.replace(config.trainer, critic_every=critic_every,
                                   epochs=config.trainer.epochs if epochs is None else epochs)
-    data = config.data if shuffle_buffer is None else dataclasses.replace(
-        config.data, shuffle_buffer=shuffle_buffer)
     return dataclasses.replace(config, loss=dataclasses.replace(config.loss,
                                                                 adversarial=adversarial),
-                               trainer=trainer, data=data)
+                               trainer=trainer)
 
 
 @dataclasses.dataclass
@@ -99,7 +100,9 @@ class Plan:
     serving_batches: int  # batch-32 calls per signature and repeat, item 4
     paper_serving_calls: int
     memory_rows: int  # rows of the generated cache, item 5
-    memory_lever_buffer: int  # shuffle buffer of the second memory run (0: skip it)
+    lever_steps: int  # steps per timed block, step levers
+    lever_rows: int  # rows of the pipeline levers' cache
+    lever_batches: int  # batches per timed block, pipeline levers
     paper: bool  # also the paper-sized CGRNN (item 1 at l = 1, item 4)
 
 
@@ -107,11 +110,12 @@ def make_plan(args) -> Plan:
     if args.tiny:
         return Plan(size="tiny", repeats=args.repeats or 2, step_steps=10, paper_steps=1,
                     fit_steps=3, feature_chunks=4, serving_calls=8, serving_batches=1,
-                    paper_serving_calls=0, memory_rows=64, memory_lever_buffer=0, paper=False)
+                    paper_serving_calls=0, memory_rows=64, lever_steps=2, lever_rows=32,
+                    lever_batches=2, paper=False)
     return Plan(size="demo", repeats=args.repeats or 5, step_steps=20, paper_steps=1,
                 fit_steps=30, feature_chunks=480, serving_calls=200, serving_batches=5,
-                paper_serving_calls=100, memory_rows=DCASE_CHUNKS, memory_lever_buffer=256,
-                paper=not args.no_paper)
+                paper_serving_calls=100, memory_rows=DCASE_CHUNKS, lever_steps=20,
+                lever_rows=2048, lever_batches=40, paper=not args.no_paper)
 
 
 # ------------------------------------------------------------------------------------------
@@ -242,10 +246,10 @@ def _run_steps(trainer, batches, critic_batches, steps: int, critic_every: int |
     start = time.perf_counter()
     for k in range(1, steps + 1):
         x, y = batches[k % len(batches)]
-        logs, y_hat = trainer.predictor_step(x, y)
         if critic_every and k % critic_every == 0:
-            x_gt, y_gt = critic_batches[k % len(critic_batches)]
-            logs.update(trainer.critic_step(x, y_hat, x_gt, y_gt))
+            logs = trainer.adversarial_step(x, y, *critic_batches[k % len(critic_batches)])
+        else:
+            logs = trainer.predictor_step(x, y)
         logs = {name: float(value) for name, value in logs.items()}
         trainer.step.assign(k)
     return time.perf_counter() - start
@@ -314,11 +318,10 @@ def bench_fit(size: str, steps: int, repeats: int, workdir: Path) -> dict:
     model.compile(optimizer=keras.optimizers.Adam(plain_config.trainer.learning_rate),
                   loss=keras.losses.BinaryCrossentropy(from_logits=True))
     stream = functools.partial(training_stream, rows, batch_size=batch,
-                               seed=plain_config.trainer.seed,
-                               shuffle_buffer=plain_config.data.shuffle_buffer)
+                               seed=plain_config.trainer.seed)
 
     # Start time of every training step, for the steady-state rate (between the first and the
-    # last step of a call: no stream set-up, shuffle-buffer fill or iterator teardown).
+    # last step of a call: no stream set-up or iterator teardown).
     stamps: list[float] = []
     traced_step = trainer.predictor_step
 
@@ -378,8 +381,7 @@ def bench_fit(size: str, steps: int, repeats: int, workdir: Path) -> dict:
             "note": "samples_per_second = batch / median seconds per step between the first and "
                     "the last step start of a call (steady state). whole_call_* = steps * batch "
                     "/ median duration of the whole call, which adds building a fresh stream "
-                    "from the HDF5 cache, filling its shuffle buffer (all rows) and tearing "
-                    "down its iterator (0.2-2 s, variable)"}
+                    "from the HDF5 cache and tearing down its iterator"}
 
 
 # ------------------------------------------------------------------------------------------
@@ -465,6 +467,42 @@ def bench_features(chunks: int, repeats: int, workdir: Path) -> dict:
 # ------------------------------------------------------------------------------------------
 
 
+def cgrnn_flops(config, frames: int, bands: int, labels: int) -> dict:
+    """Floating-point operations (2 per multiply-add) of one CGRNN forward pass on one chunk,
+    counted from the architecture: the gated convolutions, the GRUs and the dense layers.
+    Element-wise work (batch norm, gates' activations, pooling) is left out, so it is a floor.
+    TensorFlow's profiler agrees on the convolutions but cannot see inside the GRUs' loops."""
+    window, hop = config.window_frames, config.window_hop
+    windows = 1 + (frames - window) // hop
+    conv, channels, width = 0, 1, bands
+    for filters in config.conv_filters:
+        conv += 2 * (2 * 9 * channels * filters * window * width)  # linear and gate convs
+        channels, width = filters, width // 2
+    gru, inputs = 0, channels * width
+    for units in config.gru_units:
+        gru += 2 * window * 2 * 3 * units * (inputs + units)  # two directions, three gates
+        inputs = 2 * units
+    dense = 2 * (inputs * config.dense_units + config.dense_units * labels)
+    return {"windows": windows, "conv": windows * conv, "gru": windows * gru,
+            "dense": windows * dense, "total": windows * (conv + gru + dense)}
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of a large float32 matrix product on this machine: a practical ceiling for
+    dense arithmetic, to compare a model's achieved rate against."""
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n))
+    product = tf.function(lambda m: tf.reduce_sum(tf.matmul(m, m)))
+    product(a).numpy()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        product(a).numpy()
+        times.append(time.perf_counter() - start)
+    return 2 * n ** 3 / min(times) / 1e9
+
+
 def bench_serving(size: str, single_calls: int, batch_calls: int, repeats: int,
                   workdir: Path) -> dict:
     import keras
@@ -512,9 +550,19 @@ def bench_serving(size: str, single_calls: int, batch_calls: int, repeats: int,
             batched[name].append(sum(timed(fn, many) for _ in range(batch_calls)) / batch_calls)
         log(f"serving/{size}: repeat {r + 1}/{repeats}: " + ", ".join(
             f"{k} p50 {np.percentile(single[k], 50) * 1e3:.2f} ms" for k in calls))
+    flops = cgrnn_flops(config.predictor, frames, bands, NUM_LABELS)
+    p50 = {name: float(np.percentile(single[name], 50)) for name in calls}
+    ceiling = matmul_gflops()
     return {
         "model": size, "predictor_params": int(predictor.count_params()),
+        "matmul_gflops_per_second": ceiling,
+        "one_clip_floor_ms_at_matmul_rate": flops["total"] / ceiling / 1e9 * 1e3,
+        "gflops_per_clip": {k: v / 1e9 for k, v in flops.items() if k != "windows"},
+        "windows_per_clip": flops["windows"],
         "signatures": {name: {
+            "achieved_gflops_per_second_one_clip": flops["total"] / p50[name] / 1e9,
+            "achieved_gflops_per_second_batch32": flops["total"] * 32 / median(batched[name])
+                                                  / 1e9,
             "one_clip_p50_ms": float(np.percentile(single[name], 50) * 1e3),
             "one_clip_p99_ms": float(np.percentile(single[name], 99) * 1e3),
             "one_clip_calls": len(single[name]),
@@ -549,8 +597,7 @@ def memory_child(spec: dict) -> None:
     labels = np.load(spec["labels"])
     rows = ChunkRows(spec["cache"], np.arange(len(labels)), labels)
     mean, variance = feature_statistics(spec["cache"], rows.rows)  # as prepare_data does
-    config = with_loss(experiment_config(spec["size"]), adversarial=True, epochs=1,
-                       shuffle_buffer=spec["shuffle_buffer"])
+    config = with_loss(experiment_config(spec["size"]), adversarial=True, epochs=1)
     predictor, critic = builders(config, rows.num_frames, rows.num_bands, mean, variance, True)
     trainer = Trainer(config, make_strategy(config.runtime), build_predictor=predictor,
                       build_critic=critic)
@@ -582,19 +629,13 @@ def _memory_run(spec: dict) -> dict:
     return result
 
 
-def bench_memory(size: str, rows: int, lever_buffer: int, workdir: Path) -> dict:
-    from admlc_tf.config import DataConfig
-
+def bench_memory(size: str, rows: int, workdir: Path) -> dict:
     frames, bands = feature_shape()
     config = experiment_config(size)
     small = 2 * max(config.trainer.batch_size, config.trainer.critic_batch)
     runs = {}
-    default_buffer = DataConfig().shuffle_buffer
-    plan = [("dcase_sized", rows, default_buffer), ("small_baseline", small, default_buffer)]
-    if lever_buffer:
-        plan.append((f"dcase_sized_shuffle_buffer_{lever_buffer}", rows, lever_buffer))
     caches = {}
-    for name, n, buffer in plan:
+    for name, n in (("dcase_sized", rows), ("small_baseline", small)):
         if n not in caches:
             log(f"memory: writing a synthetic cache of {n} rows ({frames}x{bands} float32 each)")
             cache, labels = write_synthetic_cache(workdir / f"memory-cache-{n}.h5", n, frames,
@@ -602,10 +643,9 @@ def bench_memory(size: str, rows: int, lever_buffer: int, workdir: Path) -> dict
             np.save(workdir / f"memory-labels-{n}.npy", labels)
             caches[n] = (str(cache), str(workdir / f"memory-labels-{n}.npy"))
         log(f"memory: {name}: Trainer.fit, one epoch, adversarial, {size} model, {n} rows, "
-            f"shuffle buffer {min(buffer, n)} rows, in a subprocess")
-        result = _memory_run({"cache": caches[n][0], "labels": caches[n][1], "size": size,
-                              "shuffle_buffer": buffer})
-        result.update(rows=n, shuffle_buffer=buffer, shuffle_buffer_rows=min(buffer, n))
+            "in a subprocess")
+        result = _memory_run({"cache": caches[n][0], "labels": caches[n][1], "size": size})
+        result["rows"] = n
         runs[name] = result
         log(f"memory: {name}: peak {result['peak_rss_mb']:.0f} MB, before fit "
             f"{result['rss_before_fit_mb']:.0f} MB, fit {result['fit_seconds']:.0f} s")
@@ -706,22 +746,41 @@ def format_table(report: dict) -> str:
         s = res.get(key)
         if not s:
             continue
+        g = s["gflops_per_clip"]
+        row(4, f"{s['model']} CGRNN, arithmetic per 4 s clip ({s['windows_per_clip']} windows)",
+            f"{g['total']:.2f} GFLOP (convolutions {g['conv']:.2f}, GRUs {g['gru']:.2f}); at "
+            f"this machine's 2048x2048 matmul rate ({s['matmul_gflops_per_second']:.0f} GFLOP/s) "
+            f"one clip needs {s['one_clip_floor_ms_at_matmul_rate']:.1f} ms")
         for sig, v in s["signatures"].items():
             row(4, f"SavedModel `{sig}`, {s['model']} CGRNN, one 4 s clip",
-                f"p50 {v['one_clip_p50_ms']:.2f} ms, p99 {v['one_clip_p99_ms']:.2f} ms")
+                f"p50 {v['one_clip_p50_ms']:.2f} ms, p99 {v['one_clip_p99_ms']:.2f} ms "
+                f"({v['achieved_gflops_per_second_one_clip']:.0f} GFLOP/s)")
             row(4, f"SavedModel `{sig}`, {s['model']} CGRNN, batch 32",
-                f"{v['batch32_clips_per_second']:.0f} clips/s")
+                f"{v['batch32_clips_per_second']:.0f} clips/s "
+                f"({v['achieved_gflops_per_second_batch32']:.0f} GFLOP/s)")
     if "memory" in res:
         mem = res["memory"]
         for name, run in mem["runs"].items():
             row(5, f"peak RSS, Trainer.fit 1 epoch (AD, {mem['model']} CGRNN) on {run['rows']} "
-                f"cached rows, shuffle buffer {run['shuffle_buffer_rows']} rows",
+                "cached rows",
                 f"{run['peak_rss_mb']:.0f} MB (before fit {run['rss_before_fit_mb']:.0f} MB, "
                 f"+{run['growth_during_fit_mb']:.0f} MB)")
         row(5, f"peak RSS, {mem['rows']} rows minus small set (data-dependent memory)",
             f"{mem['data_dependent_peak_mb']:.0f} MB")
         row(5, f"for scale: {mem['rows']} rows of cached features / of audio as float32",
             f"{mem['cache_feature_mb']:.0f} MB / {mem['audio_in_memory_would_be_mb']:.0f} MB")
+    if "levers" in res:
+        step, pipe = res["levers"]["step"], res["levers"]["pipeline"]
+        head = (f"{step['model']} CGRNN, batch {step['batch_size']}, M {step['critic_batch']}, "
+                "critic every step")
+        for name, sec in step["seconds_per_step"].items():
+            ratio = "" if name == "plain" else f", {step['ratio_to_plain'][name]:.2f} x plain"
+            row("L", f"step lever `{name}`, {head}", f"{sec * 1e3:.1f} ms/step{ratio}")
+        for name, error in step["errors"].items():
+            row("L", f"step lever `{name}`, {head}", f"does not run: {error[:160]}")
+        for name, rate in pipe["samples_per_second"].items():
+            row("L", f"pipeline lever `{name}`, {pipe['rows']} cached rows, batch "
+                f"{pipe['batch_size']}", f"{rate:.0f} samples/s")
     loads = ", ".join(f"{name} {v['load_average_1min']['before']}/{v['load_average_1min']['after']}"
                       for name, v in report["results"].items() if "load_average_1min" in v)
     if loads:
@@ -794,8 +853,12 @@ def main(argv=None) -> int:
             jobs.append(("serving_paper", lambda w: bench_serving(
                 "paper", plan.paper_serving_calls, 1, plan.repeats, w)))
     if "memory" in args.only:
-        jobs.append(("memory", lambda w: bench_memory(plan.size, plan.memory_rows,
-                                                      plan.memory_lever_buffer, w)))
+        jobs.append(("memory", lambda w: bench_memory(plan.size, plan.memory_rows, w)))
+    if "levers" in args.only:
+        jobs.append(("levers", lambda w: {
+            "step": levers.bench_step_levers(RUN, plan.size, plan.lever_steps, plan.repeats),
+            "pipeline": levers.bench_pipeline_levers(RUN, plan.size, plan.lever_rows,
+                                                     plan.lever_batches, plan.repeats, w)}))
     failed = []
     for name, job in jobs:
         load_before = round(os.getloadavg()[0], 2)
@@ -827,6 +890,8 @@ def main(argv=None) -> int:
         return 1
     return 0
 
+
+RUN = sys.modules[__name__]  # the helpers levers.py uses
 
 if __name__ == "__main__":
     sys.exit(main())

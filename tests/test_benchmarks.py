@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.levers import PIPELINE_VARIANTS, STEP_VARIANTS
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -40,7 +42,7 @@ def test_tiny_benchmark_runs_and_writes_well_formed_json(tmp_path):
     machine = report["machine"]
     assert machine["cpu_model"] and machine["logical_cores"] >= 1
     assert machine["tensorflow"].startswith("2.")
-    assert set(report["results"]) == {"step", "fit", "features", "serving", "memory"}
+    assert set(report["results"]) == {"step", "fit", "features", "serving", "memory", "levers"}
     assert all("error" not in section for section in report["results"].values())
     assert all(math.isfinite(x) for x in _numbers(report["results"]))
 
@@ -61,9 +63,19 @@ def test_tiny_benchmark_runs_and_writes_well_formed_json(tmp_path):
     for sig in serving.values():
         assert 0 < sig["one_clip_p50_ms"] <= sig["one_clip_p99_ms"]
         assert sig["batch32_clips_per_second"] > 0
+        assert sig["achieved_gflops_per_second_one_clip"] > 0
+    assert report["results"]["serving"]["gflops_per_clip"]["total"] > 0
     memory = report["results"]["memory"]
     assert memory["runs"]["dcase_sized"]["peak_rss_mb"] > 0
     assert memory["runs"]["dcase_sized"]["steps"] > 0
+
+    levers = report["results"]["levers"]
+    # Every step lever either ran or says why not; every pipeline variant ran.
+    step_levers = levers["step"]
+    assert set(step_levers["seconds_per_step"]) | set(step_levers["errors"]) == {
+        "plain", *STEP_VARIANTS}
+    assert set(levers["pipeline"]["samples_per_second"]) == set(PIPELINE_VARIANTS)
+    assert all(v > 0 for v in levers["pipeline"]["samples_per_second"].values())
 
     ids = {t["id"] for t in report["targets"]}
     assert {"step_ratio_l1", "fit_ratio", "serving_serving_default_p50",

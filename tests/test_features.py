@@ -149,7 +149,7 @@ class TestPipeline:
         rows = ChunkRows(write_cache(tmp_path / "c.h5", features), np.arange(10), labels)
 
         def first_rows(seed, skip, n):
-            stream = training_stream(rows, batch_size=4, seed=seed, shuffle_buffer=100,
+            stream = training_stream(rows, batch_size=4, seed=seed,
                                      skip_batches=skip)
             return [tuple(x[:, 0, 0]) for x, _ in stream.take(n).as_numpy_iterator()]
 
@@ -166,4 +166,4 @@ class TestPipeline:
         features, labels = learnable_arrays(3)
         rows = ChunkRows(write_cache(tmp_path / "c.h5", features), np.arange(3), labels)
         with pytest.raises(ValueError, match="batch size"):
-            training_stream(rows, batch_size=4, seed=0, shuffle_buffer=10)
+            training_stream(rows, batch_size=4, seed=0)

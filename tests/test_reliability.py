@@ -149,14 +149,14 @@ def test_soak_memory_growth(tmp_path):
     trainer = make_trainer(tiny_config(epochs=500, checkpoint_every=1000), ["/cpu:0"],
                            run_dir=tmp_path / "run")
     samples = []
-    original = trainer.predictor_step
+    original = trainer.adversarial_step
 
     def sampled(*args):
         if int(trainer.step.numpy()) % 250 == 0:
             samples.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         return original(*args)
 
-    trainer.predictor_step = sampled
+    trainer.adversarial_step = sampled  # the critic steps every step
     trainer.fit(rows, verbose=False)
     growth = samples[-1] - samples[len(samples) // 4]
     print(f"\nsoak: {int(trainer.step.numpy())} steps, peak RSS MiB every 250 steps: "

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from admlc_tf.config import CriticConfig
 from admlc_tf.critic import build_critic
+from admlc_tf.errors import AdmlcError
 from admlc_tf.losses import score_cross_entropy, sigmoid_cross_entropy
 from admlc_tf.predictors.cgrnn import build_cgrnn
 from admlc_tf.trainer import Trainer
@@ -37,15 +38,13 @@ def use_sgd(trainer, learning_rate=0.5):
 
 
 def one_algorithm_step(trainer, x, y, x_gt, y_gt):
-    """Runs one predictor step and one critic step on a global batch; returns the logs."""
+    """Runs one predictor update and one critic update on a global batch; returns the logs."""
     strategy = trainer.strategy
     batch = next(iter(strategy.experimental_distribute_dataset(
         tf.data.Dataset.from_tensors((x, y)))))
     gt = next(iter(strategy.experimental_distribute_dataset(
         tf.data.Dataset.from_tensors((x_gt, y_gt)))))
-    logs, y_hat = trainer.predictor_step(*batch)
-    logs.update(trainer.critic_step(batch[0], y_hat, *gt))
-    return {k: float(v) for k, v in logs.items()}
+    return {k: float(v) for k, v in trainer.adversarial_step(*batch, *gt).items()}
 
 
 class TestDistributedStep:
@@ -144,3 +143,32 @@ class TestCriticPretraining:
         true = trainer.critic({"features": features, "labels": labels})
         wrong = trainer.critic({"features": features, "labels": np.roll(labels, 1, axis=0)})
         assert float(tf.reduce_mean(tf.cast(true > wrong, tf.float32))) > 0.85
+
+
+class TestPrecision:
+    @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+    def test_mixed_precision_trains_with_float32_variables_and_outputs(self, tmp_path, precision):
+        rows = learnable_rows(tmp_path, n=32)
+        trainer = make_trainer(tiny_config(epochs=2, precision=precision),
+                               ["/cpu:0", "/cpu:1"])
+        before = [w.copy() for w in trainer.predictor.get_weights()]
+        history = trainer.fit(rows, verbose=False)
+        compute = precision.removeprefix("mixed_")
+        for model in (trainer.predictor, trainer.critic):
+            convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+            assert convs and all(layer.compute_dtype == compute for layer in convs), model.name
+            assert all(v.dtype == "float32" for v in model.trainable_variables), model.name
+        if precision == "mixed_float16":
+            assert isinstance(trainer.task.predictor_optimizer, keras.optimizers.LossScaleOptimizer)
+        features, _ = learnable_arrays(4)
+        assert trainer.predictor(features).dtype == tf.float32
+        for name in ("sup_loss", "adv_loss", "critic_loss"):
+            assert np.isfinite(history[-1][name]), name
+        moved = max(np.abs(a - b).max() for a, b in zip(trainer.predictor.get_weights(), before))
+        assert moved > 1e-4
+        # The policy is the Trainer's business only: models built afterwards are float32.
+        assert keras.config.dtype_policy().name == "float32"
+
+    def test_unknown_precision_is_refused(self):
+        with pytest.raises(AdmlcError, match="--precision float8"):
+            make_trainer(tiny_config(precision="float8"), ["/cpu:0"])

@@ -1,9 +1,11 @@
 """tf.data input: rows of an HDF5 feature cache -> batches of (features, labels).
 
-The features are streamed from the cache by tensorflow-io's HDF5 reader, so the audio and the
-whole feature matrix never sit in memory; the small label table lives in the graph. Training
-streams are infinite, reshuffled every epoch from a fixed seed and batched at the GLOBAL batch
-size with `drop_remainder=True`; skipping `n` batches therefore restores a stream's position.
+Training streams shuffle row *indices* (8 bytes a row, so every epoch is a full permutation at
+no memory cost) and read each chosen row from the cache with tensorflow-io's HDF5 reader; neither
+the audio nor the feature matrix is ever held in memory, and skipping batches to resume a run
+reads nothing. The small label table lives in the graph. Training streams are infinite,
+reshuffled every epoch from a fixed seed and batched at the GLOBAL batch size with
+`drop_remainder=True`, so skipping `n` batches restores a stream's position.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ class ChunkRows:
 
     Args:
       cache_path: an HDF5 cache written by `admlc_tf.data.cache.build_feature_cache`.
-      rows: `[n]` row indices into the cache (any order; streamed in file order).
+      rows: `[n]` row indices into the cache (any order; kept in file order).
       labels: `[n, n_labels]` multi-hot labels of those rows.
     """
 
@@ -37,18 +39,17 @@ class ChunkRows:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def dataset(self) -> tf.data.Dataset:
-        """(features `[frames, bands]`, labels `[n_labels]`) in row order, one pass."""
-        selected = np.zeros(self.total_rows, dtype=bool)
-        selected[self.rows] = True
-        label_table = np.zeros((self.total_rows, self.labels.shape[1]), dtype=np.float32)
-        label_table[self.rows] = self.labels
-        selected, label_table = tf.constant(selected), tf.constant(label_table)
-        features = tfio.IODataset.from_hdf5(self.cache_path, dataset="/features")
-        ds = tf.data.Dataset.zip(features, tf.data.Dataset.range(self.total_rows))
-        ds = ds.filter(lambda x, i: selected[i])
-        return ds.map(lambda x, i: (tf.ensure_shape(x, (self.num_frames, self.num_bands)),
-                                    label_table[i]))
+    def reader(self):
+        """`position [] int64 -> (features [frames, bands], labels [n_labels])`, for tf.data."""
+        features = tfio.IOTensor.from_hdf5(self.cache_path)("/features")
+        rows, labels = tf.constant(self.rows), tf.constant(self.labels)
+
+        def read(position):
+            row = rows[position]
+            x = features[row:row + 1][0]  # one HDF5 chunk: the cache stores a row per chunk
+            return tf.ensure_shape(x, (self.num_frames, self.num_bands)), labels[position]
+
+        return read
 
 
 class ArrayRows:
@@ -68,35 +69,43 @@ class ArrayRows:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def dataset(self) -> tf.data.Dataset:
-        """(features `[dims]`, labels `[n_labels]`) in row order, one pass."""
-        return tf.data.Dataset.from_tensor_slices((self.features, self.labels))
+    def reader(self):
+        """`position [] int64 -> (features [dims], labels [n_labels])`, for tf.data."""
+        features, labels = tf.constant(self.features), tf.constant(self.labels)
+        return lambda position: (features[position], labels[position])
 
 
-def training_stream(rows: ChunkRows | ArrayRows, *, batch_size: int, seed: int, shuffle_buffer: int,
+def _read(positions: tf.data.Dataset, rows: ChunkRows | ArrayRows) -> tf.data.Dataset:
+    # Rows are read in parallel but delivered in order (map is deterministic by default), so a
+    # seeded stream stays reproducible.
+    return positions.map(rows.reader(), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def training_stream(rows: ChunkRows | ArrayRows, *, batch_size: int, seed: int,
                     skip_batches: int = 0) -> tf.data.Dataset:
-    """An endless stream of shuffled global batches, reshuffled every epoch.
+    """An endless stream of shuffled global batches, a fresh full permutation every epoch.
 
     Args:
       rows: the training rows.
       batch_size: the GLOBAL batch size (split across replicas later).
       seed: shuffle seed; the sequence of batches is a function of it alone.
-      shuffle_buffer: buffer in examples; `len(rows)` or more shuffles each epoch fully.
       skip_batches: batches to skip, to resume a stream where a checkpoint left it.
     """
     if len(rows) < batch_size:
         raise ValueError(f"the training split has {len(rows)} examples, fewer than the batch size "
                          f"{batch_size}: lower --batch-size")
-    ds = rows.dataset().shuffle(min(shuffle_buffer, len(rows)), seed=seed,
-                                reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=True).repeat()
+    positions = tf.data.Dataset.range(len(rows)).shuffle(len(rows), seed=seed,
+                                                         reshuffle_each_iteration=True)
+    positions = positions.batch(batch_size, drop_remainder=True).repeat().skip(skip_batches)
+    ds = _read(positions.unbatch(), rows).batch(batch_size, drop_remainder=True)
     # Multi-worker: one HDF5 file cannot be split by file, so every worker reads the stream and
     # keeps its share of each global batch (DATA sharding). Mirrored strategies ignore this.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return ds.skip(skip_batches).prefetch(tf.data.AUTOTUNE).with_options(options)
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def evaluation_batches(rows: ChunkRows | ArrayRows, *, batch_size: int) -> tf.data.Dataset:
     """One ordered pass in batches (the last may be short); labels follow `rows.labels`."""
-    return rows.dataset().batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return _read(tf.data.Dataset.range(len(rows)), rows).batch(batch_size).prefetch(
+        tf.data.AUTOTUNE)

@@ -140,6 +140,7 @@ def build_cgrnn(num_frames: Optional[int], num_bands: int, num_labels: int, *,
                                        name=f"bigru{i}")(x)  # [b*w, t, 2u]; last: [b*w, 2u]
     x = keras.layers.Dense(config.dense_units, activation="relu", name="dense")(x)
     x = keras.layers.Dropout(config.dropout)(x)
-    z = keras.layers.Dense(num_labels, name="window_logits")(x)  # [b*w, labels]
-    logits = MeanProbabilityPooling(name="mean_probability")([z, features])  # [b, labels]
+    # float32 from here on under a mixed-precision policy: logits feed log-sigmoids.
+    z = keras.layers.Dense(num_labels, dtype="float32", name="window_logits")(x)  # [b*w, labels]
+    logits = MeanProbabilityPooling(dtype="float32", name="mean_probability")([z, features])
     return keras.Model(features, logits, name=name)

@@ -44,11 +44,16 @@ class PredictorSpec:
         return to_probabilities(outputs, self.output)
 
     def forward(self, x: tf.Tensor, y: tf.Tensor, training: bool):
-        """Returns (predictor outputs `[batch, n_labels]`, per-example loss `[batch]`)."""
+        """Returns (predictor outputs `[batch, n_labels]`, per-example loss `[batch]`).
+
+        Outputs are cast to float32, so a model built under a mixed-precision policy is scored
+        in full precision.
+        """
         if self.training_model is None:
-            outputs = self.predictor(x, training=training)
+            outputs = tf.cast(self.predictor(x, training=training), tf.float32)
             return outputs, self.loss(y, outputs)
         results = self.training_model({"features": x, "labels": y}, training=training)
+        results = {name: tf.cast(value, tf.float32) for name, value in results.items()}
         return results["outputs"], self.loss(y, results)
 
 

@@ -59,7 +59,7 @@ def build_mlp(num_features: int, num_labels: int, *, hidden_units: Sequence[int]
     """An MLP `[batch, dims] -> [batch, labels]` logits trained with a registered loss."""
     features, x = _inputs(num_features, feature_mean, feature_variance)
     x = _dense_stack(x, hidden_units, activation=activation, dropout=dropout, name="hidden")
-    logits = keras.layers.Dense(num_labels, name="logits")(x)
+    logits = keras.layers.Dense(num_labels, dtype="float32", name="logits")(x)
     return PredictorSpec(keras.Model(features, logits, name=name), get_supervised_loss(loss))
 
 
