@@ -14,6 +14,8 @@ batches for every variant, milliseconds per step and the ratio to the plain pred
 - `one_graph_xla`: as `one_graph` with the critic's forward and backward passes compiled by XLA
   (`jit_compile=True`). The predictor is not compiled: the CGRNN's synchronized batch norm
   all-reduces across replicas, which XLA cannot compile inside `strategy.run`.
+- `one_graph_pooling_critic`: as `one_graph` with the critic's representation branch as it was
+  before the strided lever: stride-1 convolutions, each followed by 2x2 max-pooling.
 - `one_graph_mixed_bfloat16` / `_mixed_float16`: `TrainerConfig.precision` (GPU options; on a
   CPU without bfloat16/float16 units this measures their emulation cost).
 
@@ -35,6 +37,7 @@ import copy
 import dataclasses
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -48,7 +51,8 @@ def _variant_steps(trainer, variant: str):
     from admlc_tf.trainer import _sum
 
     strategy, task = trainer.strategy, trainer.task
-    if variant in ("one_graph", "one_graph_mixed_bfloat16", "one_graph_mixed_float16"):
+    if variant in ("one_graph", "one_graph_pooling_critic", "one_graph_mixed_bfloat16",
+                   "one_graph_mixed_float16"):
         return trainer.adversarial_step
     if variant == "eager":
         return lambda x, y, xg, yg: _sum(strategy, strategy.run(task.adversarial_step,
@@ -97,11 +101,27 @@ def _variant_steps(trainer, variant: str):
 
 
 STEP_VARIANTS = ("eager", "two_graphs", "one_graph", "one_graph_shared_critic_pass",
-                 "one_graph_xla", "one_graph_mixed_bfloat16", "one_graph_mixed_float16")
+                 "one_graph_xla", "one_graph_pooling_critic", "one_graph_mixed_bfloat16",
+                 "one_graph_mixed_float16")
+
+
+def _pooling_representation(x, *, conv_filters, embedding_units):
+    """The audio critic's representation branch before the strided-convolution lever."""
+    import keras
+
+    x = keras.layers.Reshape((*x.shape[1:], 1))(x)
+    for filters in conv_filters:
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = keras.layers.MaxPooling2D(2, padding="same")(x)
+    x = keras.layers.Reshape((x.shape[1], x.shape[2] * x.shape[3]))(x)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    return keras.layers.Dense(embedding_units, activation="relu", name="representation")(x)
 
 
 def bench_step_levers(run, size: str, steps: int, repeats: int) -> dict:
     """Milliseconds per step of each step variant (see the module docstring)."""
+    import admlc_tf.critic
+
     config = run.experiment_config(size)
     batch, critic_batch = config.trainer.batch_size, config.trainer.critic_batch
     trainers = {"float32": run._make_trainer(config, adversarial=True)}
@@ -110,6 +130,8 @@ def bench_step_levers(run, size: str, steps: int, repeats: int) -> dict:
         mixed = dataclasses.replace(config, trainer=dataclasses.replace(config.trainer,
                                                                         precision=precision))
         trainers[precision] = run._make_trainer(mixed, adversarial=True)
+    with mock.patch.object(admlc_tf.critic, "conv_representation", _pooling_representation):
+        trainers["pooling_critic"] = run._make_trainer(config, adversarial=True)
     n_batches = min(steps, 4)
     data = {}
     for name, trainer in (("plain", plain), *trainers.items()):
@@ -128,15 +150,17 @@ def bench_step_levers(run, size: str, steps: int, repeats: int) -> dict:
     errors, warm = {}, {}
     run.log(f"levers/{size}: warm-up (tracing, XLA compilation)")
     for variant in STEP_VARIANTS:
-        precision = variant.removeprefix("one_graph_") if "mixed" in variant else "float32"
+        # Which Trainer (and batches) the variant runs on: its own if it has one.
+        key = variant.removeprefix("one_graph_")
+        key = key if key in trainers else "float32"
         try:
-            step = _variant_steps(trainers[precision], variant)
-            timed(step, *data[precision], 2)
+            step = _variant_steps(trainers[key], variant)
+            timed(step, *data[key], 2)
         except Exception as e:  # a lever that does not run here is a result, not a crash
             errors[variant] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
             run.log(f"levers/{size}: {variant} does not run: {errors[variant]}")
             continue
-        variants[variant] = (step, precision)
+        variants[variant] = (step, key)
     for name, (step, key) in variants.items():
         warm[name] = timed(step, *data[key], 2)
     # A variant many times slower than plain (eager; float16 emulated on a CPU) runs fewer
@@ -152,8 +176,8 @@ def bench_step_levers(run, size: str, steps: int, repeats: int) -> dict:
     per_step = {name: run.median(v) for name, v in times.items()}
     return {"model": size, "batch_size": batch, "critic_batch": critic_batch, "critic_every": 1,
             "steps_per_repeat": counts, "repeats": repeats, "seconds_per_step": per_step,
-            "ratio_to_plain": {n: per_step[n] / per_step["plain"] for n in per_step
-                               if n != "plain"},
+            "ratio_to_plain": {n: run.paired_ratio(times[n], times["plain"])["median"]
+                               for n in per_step if n != "plain"},
             "raw_seconds_per_step": times, "errors": errors}
 
 

@@ -7,7 +7,7 @@
 Every measurement warms up first (tracing, thread pools), then runs its variants alternately,
 `--repeats` times, and reports the median (raw repeats are kept in the JSON). Progress goes to
 stderr; the markdown table goes to stdout and into the JSON (`table`). `--tiny` shrinks every
-model and count so that the whole command finishes in well under a minute (the smoke test runs
+model and count so that the whole command finishes in about a minute (the smoke test runs
 it); its numbers mean nothing. See benchmarks/README.md for what each measurement is.
 """
 
@@ -213,6 +213,16 @@ def median(values) -> float:
     return float(statistics.median(values))
 
 
+def paired_ratio(numerators, denominators) -> dict:
+    """Median and range of the per-repeat ratios of two variants timed in the same repeats.
+
+    Variants alternate within a repeat, so a slow period of the machine hits both sides of a
+    pair; the median of the pairs' ratios cancels it, where the ratio of the two medians
+    would not."""
+    ratios = [a / b for a, b in zip(numerators, denominators)]
+    return {"median": median(ratios), "min": min(ratios), "max": max(ratios)}
+
+
 # ------------------------------------------------------------------------------------------
 # 1. Training step time, adversarial / plain.
 # ------------------------------------------------------------------------------------------
@@ -287,7 +297,11 @@ def bench_step(size: str, steps: int, repeats: int, critic_everies: tuple[int, .
         "predictor_params": int(plain.predictor.count_params()),
         "critic_params": int(adversarial.critic.count_params()),
         "seconds_per_step": per_step,
-        "ratio_to_plain": {name: per_step[name] / per_step["plain"]
+        "ratio_to_plain": {name: paired_ratio(times[name], times["plain"])["median"]
+                           for name in per_step if name != "plain"},
+        "ratio_to_plain_range": {name: paired_ratio(times[name], times["plain"])
+                                 for name in per_step if name != "plain"},
+        "ratio_of_medians_to_plain": {name: per_step[name] / per_step["plain"]
                            for name in per_step if name != "plain"},
         "raw_seconds_per_step": times,
     }
@@ -374,7 +388,12 @@ def bench_fit(size: str, steps: int, repeats: int, workdir: Path) -> dict:
     rate = {name: batch / median(v) for name, v in steady.items()}
     return {"model": size, "batch_size": batch, "steps_per_repeat": steps, "repeats": repeats,
             "rows": n, "samples_per_second": rate,
-            "ratio_custom_to_keras": rate["custom_loop"] / rate["keras_fit"],
+            # samples/s ratio = inverse ratio of seconds per step, paired by repeat
+            "ratio_custom_to_keras": paired_ratio(steady["keras_fit"],
+                                                  steady["custom_loop"])["median"],
+            "ratio_custom_to_keras_range": paired_ratio(steady["keras_fit"],
+                                                        steady["custom_loop"]),
+            "ratio_of_medians_custom_to_keras": rate["custom_loop"] / rate["keras_fit"],
             "whole_call_samples_per_second": whole,
             "whole_call_ratio_custom_to_keras": whole["custom_loop"] / whole["keras_fit"],
             "raw_whole_call_seconds": times, "raw_steady_seconds_per_step": steady,
@@ -734,8 +753,10 @@ def format_table(report: dict) -> str:
                 f"{f['steps_per_repeat']} steps)", f"{rate:.0f} samples/s ({whole:.0f})")
         row(2, f"input pipeline alone, {f['steps_per_repeat']} batches, whole call",
             f"{f['whole_call_samples_per_second']['input_pipeline_only']:.0f} samples/s")
-        row(2, "custom loop / model.fit, steady state (whole call)",
-            f"{f['ratio_custom_to_keras']:.2f} ({f['whole_call_ratio_custom_to_keras']:.2f})")
+        row(2, "custom loop / model.fit, steady state, median of paired repeats (whole call)",
+            f"{f['ratio_custom_to_keras']:.3f}, repeats {f['ratio_custom_to_keras_range']['min']:.3f}"
+            f"-{f['ratio_custom_to_keras_range']['max']:.3f} "
+            f"({f['whole_call_ratio_custom_to_keras']:.2f})")
     if "features" in res:
         f = res["features"]
         for name, rate in f["chunks_per_second"].items():
@@ -804,7 +825,7 @@ def parse_args(argv=None):
     parser.add_argument("--repeats", type=int, default=0,
                         help="timed repeats per variant (default 5; 2 with --tiny)")
     parser.add_argument("--tiny", action="store_true",
-                        help="tiny models and counts (smoke test; under a minute)")
+                        help="tiny models and counts (smoke test; about a minute)")
     parser.add_argument("--no-paper", action="store_true",
                         help="skip the paper-sized CGRNN (item 1 at l = 1 and item 4)")
     parser.add_argument("--json", default=str(REPO / "benchmarks" / "results.json"),
