@@ -130,7 +130,11 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
 
     given = vars(args)
     if args.config:
-        config = ExperimentConfig.load(args.config)
+        try:
+            config = ExperimentConfig.load(args.config)
+        except (OSError, ValueError, TypeError) as e:  # JSONDecodeError is a ValueError
+            raise AdmlcError(f"--config {args.config} cannot be used ({e}): fix the file or "
+                             "start from a run's config.json") from None
     elif "data_dir" in given or given.get("task") == "features":
         config = ExperimentConfig()
     else:

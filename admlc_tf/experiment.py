@@ -120,7 +120,10 @@ def validate(config: ExperimentConfig) -> None:
                          "mean")
     if config.serving.hop_seconds <= 0:
         raise AdmlcError(f"--serving-hop {config.serving.hop_seconds} must be positive")
+    from admlc_tf.trainer import check_precision
+
     trainer = config.trainer
+    check_precision(trainer.precision)
     for flag, value in (("--epochs", trainer.epochs), ("--batch-size", trainer.batch_size),
                         ("--critic-batch", trainer.critic_batch),
                         ("--critic-every", trainer.critic_every)):

@@ -82,6 +82,13 @@ def mean_eer_metric(labels: np.ndarray, probabilities: np.ndarray) -> dict:
     return {"val_mean_eer": float(np.nanmean(per_label_eer(labels, probabilities)))}
 
 
+def check_precision(precision: str) -> None:
+    """Refuses a `TrainerConfig.precision` Keras would not know, with the flag to fix."""
+    if precision not in PRECISIONS:
+        raise AdmlcError(f"--precision {precision} is not known: use one of "
+                         f"{', '.join(PRECISIONS)}")
+
+
 def _build_models(config: ExperimentConfig, build_predictor, build_critic):
     """(PredictorSpec, critic or None), built under `config.trainer.precision`'s dtype policy.
 
@@ -134,9 +141,7 @@ class Trainer:
         self.config = config
         self.strategy = strategy
         train = config.trainer
-        if train.precision not in PRECISIONS:
-            raise AdmlcError(f"--precision {train.precision} is not known: use one of "
-                             f"{', '.join(PRECISIONS)}")
+        check_precision(train.precision)
         with strategy.scope():
             # Seeds Python, NumPy and Keras globally: the initial weights follow from the seed.
             keras.utils.set_random_seed(train.seed)

@@ -41,6 +41,9 @@ def validate(config: ExperimentConfig) -> None:
     if multi:
         raise AdmlcError("--task features trains on one machine: unset TF_CONFIG or pass "
                          "--strategy mirrored")
+    from admlc_tf.trainer import check_precision
+
+    check_precision(config.trainer.precision)
     v = config.vectors
     if not v.data_path:
         raise AdmlcError("--task features needs --data PATH (an .arff, .npz, .h5 or .mat file)")

@@ -88,8 +88,12 @@ class TestArguments:
             assert flag in text
 
     def test_bad_settings_exit_2_with_one_line(self, tmp_path):
+        stale = tmp_path / "stale.json"  # a config with a field this version does not have
+        stale.write_text(json.dumps({"data": {"shuffle_buffer": 8192}}))
         for args, words in ((["--fold", "7"], "--fold 7"), (["--loss", "hinge"], "--loss hinge"),
-                            (["--epochs", "0"], "--epochs 0")):
+                            (["--epochs", "0"], "--epochs 0"),
+                            (["--precision", "float8"], "--precision float8"),
+                            (["--config", stale], "shuffle_buffer")):
             result = run("train.py", *args, "--out", tmp_path / "r", data_home=tmp_path)
             assert result.returncode == 2
             assert result.stderr.strip().splitlines()[-1].startswith("error: ")
