@@ -43,6 +43,9 @@ warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
 
 SECTIONS = ("step", "fit", "features", "serving", "memory", "levers")
 DCASE_CHUNKS = 5203  # "a DCASE-sized set", as issue #5 sizes it
+# CUB-200-2011 as the paper's timings use it: 312 binary attributes; 1024-d features as from
+# GoogLeNet's pooling layer (a common choice for CUB; the step cost scales with it).
+CUB_DIMS, CUB_LABELS = 1024, 312
 SCHEMA_VERSION = 1
 NUM_LABELS = 7
 
@@ -103,6 +106,9 @@ class Plan:
     lever_steps: int  # steps per timed block, step levers
     lever_rows: int  # rows of the pipeline levers' cache
     lever_batches: int  # batches per timed block, pipeline levers
+    vector_steps: int  # steps per timed block, item 1 for BP-MLL and C2AE
+    vector_dims: int  # feature dimension of their synthetic data
+    vector_labels: int  # label count of their synthetic data
     paper: bool  # also the paper-sized CGRNN (item 1 at l = 1, item 4)
 
 
@@ -111,11 +117,13 @@ def make_plan(args) -> Plan:
         return Plan(size="tiny", repeats=args.repeats or 2, step_steps=10, paper_steps=1,
                     fit_steps=3, feature_chunks=4, serving_calls=8, serving_batches=1,
                     paper_serving_calls=0, memory_rows=64, lever_steps=2, lever_rows=32,
-                    lever_batches=2, paper=False)
+                    lever_batches=2, vector_steps=5, vector_dims=16, vector_labels=6,
+                    paper=False)
     return Plan(size="demo", repeats=args.repeats or 5, step_steps=20, paper_steps=1,
                 fit_steps=30, feature_chunks=480, serving_calls=200, serving_batches=5,
                 paper_serving_calls=100, memory_rows=DCASE_CHUNKS, lever_steps=20,
-                lever_rows=2048, lever_batches=40, paper=not args.no_paper)
+                lever_rows=2048, lever_batches=40, vector_steps=100, vector_dims=CUB_DIMS,
+                vector_labels=CUB_LABELS, paper=not args.no_paper)
 
 
 # ------------------------------------------------------------------------------------------
@@ -303,6 +311,77 @@ def bench_step(size: str, steps: int, repeats: int, critic_everies: tuple[int, .
                                  for name in per_step if name != "plain"},
         "ratio_of_medians_to_plain": {name: per_step[name] / per_step["plain"]
                            for name in per_step if name != "plain"},
+        "raw_seconds_per_step": times,
+    }
+
+
+def bench_step_vectors(model: str, dims: int, labels: int, steps: int, repeats: int,
+                       critic_everies: tuple[int, ...], tiny: bool) -> dict:
+    """Item 1 for the feature-vector models (BP-MLL, C2AE): the `--task features` defaults
+    (batch 100, M 100, dense critic) on synthetic `[n, dims]` features and `[n, labels]` labels."""
+    import tensorflow as tf
+
+    from admlc_tf.config import CriticConfig, ExperimentConfig, VectorConfig
+    from admlc_tf.critic import build_critic
+    from admlc_tf.trainer import Trainer, make_strategy
+    from admlc_tf.vector_experiment import build_spec
+
+    config = ExperimentConfig(task="features", vectors=VectorConfig(model=model))
+    if tiny:
+        config.vectors.hidden_units = (16,)
+        config.critic = CriticConfig(representation_units=(8,), embedding_units=8, label_units=4,
+                                     fusion_units=(8,))
+        config.trainer.batch_size = config.trainer.critic_batch = 8
+    batch, critic_batch = config.trainer.batch_size, config.trainer.critic_batch
+    rng = np.random.default_rng(60)
+    n = 4 * max(batch, critic_batch)
+    x = rng.normal(size=(n, dims)).astype(np.float32)
+    y = (rng.random((n, labels)) < 0.1).astype(np.float32)
+    y[np.arange(n), rng.integers(0, labels, n)] = 1.0  # every example has a label (BP-MLL)
+
+    def make(adversarial: bool):
+        cfg = with_loss(config, adversarial=adversarial)
+        critic = functools.partial(build_critic, (dims,), labels, config=cfg.critic,
+                                   feature_mean=x.mean(0), feature_variance=x.var(0) + 1e-6)
+        return Trainer(cfg, make_strategy(cfg.runtime),
+                       build_predictor=functools.partial(build_spec, cfg, model, x, y),
+                       build_critic=critic)
+
+    log(f"step/{model}: building the plain and the adversarial Trainer ({dims}-d features, "
+        f"{labels} labels, batch {batch}, critic batch {critic_batch})")
+    plain, adversarial = make(False), make(True)
+
+    def fixed(trainer, size: int, offset: int) -> list:
+        ds = tf.data.Dataset.from_tensor_slices((np.roll(x, offset, 0), np.roll(y, offset, 0)))
+        return list(trainer.strategy.experimental_distribute_dataset(
+            ds.batch(size, drop_remainder=True)))
+
+    batches = {"plain": fixed(plain, batch, 0), "adversarial": fixed(adversarial, batch, 0)}
+    critic_batches = fixed(adversarial, critic_batch, 7)
+    variants = [("plain", plain, None)] + [(f"adversarial_l{l}", adversarial, l)
+                                           for l in critic_everies]
+    for name, trainer, l in variants:
+        _run_steps(trainer, batches["plain" if l is None else "adversarial"], critic_batches,
+                   max(2, l or 1), l)
+    times = {name: [] for name, _, _ in variants}
+    for r in range(repeats):
+        for name, trainer, l in variants:
+            kind = "plain" if l is None else "adversarial"
+            times[name].append(_run_steps(trainer, batches[kind], critic_batches, steps, l)
+                               / steps)
+        log(f"step/{model}: repeat {r + 1}/{repeats}: " + ", ".join(
+            f"{k} {v[-1] * 1e3:.2f} ms" for k, v in times.items()))
+    per_step = {name: median(v) for name, v in times.items()}
+    return {
+        "model": model, "feature_dims": dims, "num_labels": labels, "batch_size": batch,
+        "critic_batch": critic_batch, "steps_per_repeat": steps, "repeats": repeats,
+        "predictor_params": int(plain.task.spec.trained_model.count_params()),
+        "critic_params": int(adversarial.critic.count_params()),
+        "seconds_per_step": per_step,
+        "ratio_to_plain": {name: paired_ratio(times[name], times["plain"])["median"]
+                           for name in per_step if name != "plain"},
+        "ratio_to_plain_range": {name: paired_ratio(times[name], times["plain"])
+                                 for name in per_step if name != "plain"},
         "raw_seconds_per_step": times,
     }
 
@@ -693,11 +772,12 @@ def targets(results: dict) -> list[dict]:
         out.append({"id": key, "description": description, "value": value, "target": target,
                     "met": bool(met)})
 
-    for key in ("step", "step_paper"):
+    for key in ("step", "step_paper", "step_bpmll", "step_c2ae"):
         step = results.get(key)
         if step and "adversarial_l1" in step["ratio_to_plain"]:
             ratio = step["ratio_to_plain"]["adversarial_l1"]
-            add(f"{key}_ratio_l1", f"adversarial / plain step time, l = 1, {step['model']} CGRNN",
+            what = step["model"] + (" CGRNN" if key in ("step", "step_paper") else "")
+            add(f"{key}_ratio_l1", f"adversarial / plain step time, l = 1, {what}",
                 round(ratio, 3), "<= 1.3", ratio <= 1.3)
     if "fit" in results:
         ratio = results["fit"]["ratio_custom_to_keras"]
@@ -734,6 +814,17 @@ def format_table(report: dict) -> str:
     def row(item, what, value):
         lines.append(f"| {item} | {what} | {value} |")
 
+    for key in ("step_bpmll", "step_c2ae"):
+        s = res.get(key)
+        if not s:
+            continue
+        head = (f"{s['model']} ({s['predictor_params']:,} params, {s['feature_dims']}-d features, "
+                f"{s['num_labels']} labels, batch {s['batch_size']}, critic "
+                f"{s['critic_params']:,} params, M {s['critic_batch']})")
+        for name, sec in s["seconds_per_step"].items():
+            ratio = "" if name == "plain" else f", ratio {s['ratio_to_plain'][name]:.2f}"
+            row(1, f"step time, {name.replace('_l', ', l = ')}, {head}",
+                f"{sec * 1e3:.2f} ms/step{ratio}")
     for key in ("step", "step_paper"):
         s = res.get(key)
         if not s:
@@ -863,6 +954,11 @@ def main(argv=None) -> int:
         if plan.paper:
             jobs.append(("step_paper", lambda w: bench_step("paper", plan.paper_steps,
                                                             plan.repeats, (1,))))
+        for model in ("bpmll", "c2ae"):
+            jobs.append((f"step_{model}", functools.partial(
+                lambda w, model: bench_step_vectors(
+                    model, plan.vector_dims, plan.vector_labels, plan.vector_steps,
+                    plan.repeats, (1, 2, 5), tiny=plan.size == "tiny"), model=model)))
     if "fit" in args.only:
         jobs.append(("fit", lambda w: bench_fit(plan.size, plan.fit_steps, plan.repeats, w)))
     if "features" in args.only:

@@ -42,7 +42,8 @@ def test_tiny_benchmark_runs_and_writes_well_formed_json(tmp_path):
     machine = report["machine"]
     assert machine["cpu_model"] and machine["logical_cores"] >= 1
     assert machine["tensorflow"].startswith("2.")
-    assert set(report["results"]) == {"step", "fit", "features", "serving", "memory", "levers"}
+    assert set(report["results"]) == {"step", "step_bpmll", "step_c2ae", "fit", "features",
+                                      "serving", "memory", "levers"}
     assert all("error" not in section for section in report["results"].values())
     assert all(math.isfinite(x) for x in _numbers(report["results"]))
 
@@ -51,6 +52,8 @@ def test_tiny_benchmark_runs_and_writes_well_formed_json(tmp_path):
                                              "adversarial_l5"}
     assert all(v > 0 for v in step["seconds_per_step"].values())
     assert set(step["ratio_to_plain"]) == {"adversarial_l1", "adversarial_l2", "adversarial_l5"}
+    for key in ("step_bpmll", "step_c2ae"):
+        assert set(report["results"][key]["ratio_to_plain"]) == set(step["ratio_to_plain"])
     fit = report["results"]["fit"]
     assert fit["samples_per_second"]["custom_loop"] > 0
     assert fit["samples_per_second"]["keras_fit"] > 0
@@ -78,7 +81,7 @@ def test_tiny_benchmark_runs_and_writes_well_formed_json(tmp_path):
     assert all(v > 0 for v in levers["pipeline"]["samples_per_second"].values())
 
     ids = {t["id"] for t in report["targets"]}
-    assert {"step_ratio_l1", "fit_ratio", "serving_serving_default_p50",
+    assert {"step_ratio_l1", "step_bpmll_ratio_l1", "step_c2ae_ratio_l1", "fit_ratio", "serving_serving_default_p50",
             "serving_features_p50", "memory_streams"} <= ids
     assert all(isinstance(t["met"], bool) for t in report["targets"])
     # The printed table is the one stored in the JSON, and names the machine.
