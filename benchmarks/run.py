@@ -273,6 +273,39 @@ def _run_steps(trainer, batches, critic_batches, steps: int, critic_every: int |
     return time.perf_counter() - start
 
 
+def _time_plain_and_adversarial(label: str, plain, adversarial, batches: dict, critic_batches,
+                                steps: int, repeats: int, critic_everies) -> dict:
+    """Warms up, then times plain and adversarial (each l) alternately; returns the JSON fields
+    shared by every item-1 measurement."""
+    variants = [("plain", plain, None)] + [(f"adversarial_l{l}", adversarial, l)
+                                           for l in critic_everies]
+    log(f"step/{label}: warm-up (tracing)")
+    for name, trainer, l in variants:
+        kind = "plain" if l is None else "adversarial"
+        _run_steps(trainer, batches[kind], critic_batches, max(2, l or 1), l)
+    times = {name: [] for name, _, _ in variants}
+    for r in range(repeats):
+        for name, trainer, l in variants:
+            kind = "plain" if l is None else "adversarial"
+            times[name].append(_run_steps(trainer, batches[kind], critic_batches, steps, l)
+                               / steps)
+        log(f"step/{label}: repeat {r + 1}/{repeats}: " + ", ".join(
+            f"{n} {v[-1] * 1e3:.2f} ms" for n, v in times.items()))
+    per_step = {name: median(v) for name, v in times.items()}
+    ratios = {name: paired_ratio(times[name], times["plain"]) for name in per_step
+              if name != "plain"}
+    return {
+        "steps_per_repeat": steps, "repeats": repeats,
+        "critic_params": int(adversarial.critic.count_params()),
+        "seconds_per_step": per_step,
+        "ratio_to_plain": {name: r["median"] for name, r in ratios.items()},
+        "ratio_to_plain_range": ratios,
+        "ratio_of_medians_to_plain": {name: per_step[name] / per_step["plain"]
+                                      for name in ratios},
+        "raw_seconds_per_step": times,
+    }
+
+
 def bench_step(size: str, steps: int, repeats: int, critic_everies: tuple[int, ...]) -> dict:
     config = experiment_config(size)
     batch, critic_batch = config.trainer.batch_size, config.trainer.critic_batch
@@ -284,35 +317,10 @@ def bench_step(size: str, steps: int, repeats: int, critic_everies: tuple[int, .
     batches = {"plain": _fixed_batches(plain, n_batches, batch, seed=1),
                "adversarial": _fixed_batches(adversarial, n_batches, batch, seed=1)}
     critic_batches = _fixed_batches(adversarial, n_batches, critic_batch, seed=2)
-    variants = [("plain", plain, None)] + [(f"adversarial_l{l}", adversarial, l)
-                                           for l in critic_everies]
-    log(f"step/{size}: warm-up (tracing)")
-    for name, trainer, l in variants:
-        kind = "plain" if l is None else "adversarial"
-        _run_steps(trainer, batches[kind], critic_batches, max(2, l or 1), l)
-    times = {name: [] for name, _, _ in variants}
-    for r in range(repeats):
-        for name, trainer, l in variants:
-            kind = "plain" if l is None else "adversarial"
-            times[name].append(_run_steps(trainer, batches[kind], critic_batches, steps, l)
-                               / steps)
-        log(f"step/{size}: repeat {r + 1}/{repeats}: " + ", ".join(
-            f"{n} {v[-1] * 1e3:.1f} ms" for n, v in times.items()))
-    per_step = {name: median(v) for name, v in times.items()}
-    return {
-        "model": size, "batch_size": batch, "critic_batch": critic_batch,
-        "steps_per_repeat": steps, "repeats": repeats,
-        "predictor_params": int(plain.predictor.count_params()),
-        "critic_params": int(adversarial.critic.count_params()),
-        "seconds_per_step": per_step,
-        "ratio_to_plain": {name: paired_ratio(times[name], times["plain"])["median"]
-                           for name in per_step if name != "plain"},
-        "ratio_to_plain_range": {name: paired_ratio(times[name], times["plain"])
-                                 for name in per_step if name != "plain"},
-        "ratio_of_medians_to_plain": {name: per_step[name] / per_step["plain"]
-                           for name in per_step if name != "plain"},
-        "raw_seconds_per_step": times,
-    }
+    return {"model": size, "batch_size": batch, "critic_batch": critic_batch,
+            "predictor_params": int(plain.predictor.count_params()),
+            **_time_plain_and_adversarial(size, plain, adversarial, batches, critic_batches,
+                                          steps, repeats, critic_everies)}
 
 
 def bench_step_vectors(model: str, dims: int, labels: int, steps: int, repeats: int,
@@ -358,32 +366,11 @@ def bench_step_vectors(model: str, dims: int, labels: int, steps: int, repeats: 
 
     batches = {"plain": fixed(plain, batch, 0), "adversarial": fixed(adversarial, batch, 0)}
     critic_batches = fixed(adversarial, critic_batch, 7)
-    variants = [("plain", plain, None)] + [(f"adversarial_l{l}", adversarial, l)
-                                           for l in critic_everies]
-    for name, trainer, l in variants:
-        _run_steps(trainer, batches["plain" if l is None else "adversarial"], critic_batches,
-                   max(2, l or 1), l)
-    times = {name: [] for name, _, _ in variants}
-    for r in range(repeats):
-        for name, trainer, l in variants:
-            kind = "plain" if l is None else "adversarial"
-            times[name].append(_run_steps(trainer, batches[kind], critic_batches, steps, l)
-                               / steps)
-        log(f"step/{model}: repeat {r + 1}/{repeats}: " + ", ".join(
-            f"{k} {v[-1] * 1e3:.2f} ms" for k, v in times.items()))
-    per_step = {name: median(v) for name, v in times.items()}
-    return {
-        "model": model, "feature_dims": dims, "num_labels": labels, "batch_size": batch,
-        "critic_batch": critic_batch, "steps_per_repeat": steps, "repeats": repeats,
-        "predictor_params": int(plain.task.spec.trained_model.count_params()),
-        "critic_params": int(adversarial.critic.count_params()),
-        "seconds_per_step": per_step,
-        "ratio_to_plain": {name: paired_ratio(times[name], times["plain"])["median"]
-                           for name in per_step if name != "plain"},
-        "ratio_to_plain_range": {name: paired_ratio(times[name], times["plain"])
-                                 for name in per_step if name != "plain"},
-        "raw_seconds_per_step": times,
-    }
+    return {"model": model, "feature_dims": dims, "num_labels": labels, "batch_size": batch,
+            "critic_batch": critic_batch,
+            "predictor_params": int(plain.task.spec.trained_model.count_params()),
+            **_time_plain_and_adversarial(model, plain, adversarial, batches, critic_batches,
+                                          steps, repeats, critic_everies)}
 
 
 # ------------------------------------------------------------------------------------------
