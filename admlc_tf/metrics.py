@@ -103,6 +103,18 @@ def equal_error_rate(y_true, y_score) -> float:
     return float((1.0 - offset) / (1.0 + slope))
 
 
+def _check_shapes(labels, other, name):
+    """Both as arrays; refuses anything but two `[n, n_labels]` arrays of one shape."""
+    labels = np.asarray(labels)
+    other = np.asarray(other)
+    if labels.ndim != 2 or labels.shape != other.shape:
+        raise ValueError(
+            f"expected labels and {name} of the same shape [n, n_labels], got {labels.shape} "
+            f"and {other.shape}"
+        )
+    return labels, other
+
+
 def per_label_eer(labels, scores) -> np.ndarray:
     """EER of each label column (see `equal_error_rate`).
 
@@ -119,13 +131,7 @@ def per_label_eer(labels, scores) -> np.ndarray:
     Raises:
         ValueError: the inputs are not 2-D arrays of the same shape, or as `equal_error_rate`.
     """
-    labels = np.asarray(labels)
-    scores = np.asarray(scores)
-    if labels.ndim != 2 or labels.shape != scores.shape:
-        raise ValueError(
-            f"per_label_eer expects labels and scores of the same shape [n, n_labels], got "
-            f"{labels.shape} and {scores.shape}"
-        )
+    labels, scores = _check_shapes(labels, scores, "scores")
     return np.array(
         [equal_error_rate(labels[:, j], scores[:, j]) for j in range(labels.shape[1])],
         dtype=np.float64,
@@ -208,13 +214,7 @@ def _format_value(value: float | None) -> str:
 
 
 def _check_pair(labels, other, name):
-    labels = np.asarray(labels)
-    other = np.asarray(other)
-    if labels.ndim != 2 or labels.shape != other.shape:
-        raise ValueError(
-            f"expected labels and {name} of the same shape [n, n_labels], got {labels.shape} "
-            f"and {other.shape}"
-        )
+    labels, other = _check_shapes(labels, other, name)
     if not np.all((labels == 0) | (labels == 1)):
         raise ValueError("labels must be binary (0/1)")
     return labels.astype(bool), other

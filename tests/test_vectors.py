@@ -296,37 +296,19 @@ class TestErrors:
             load_vectors(path)
         assert "-C 5" in error_message(e, path)
 
-    def test_missing_value(self, tmp_path):
+    @pytest.mark.parametrize("attributes, data, expected", [
+        ("@attribute f numeric", "1,0.5\n0,?", ":6:"),  # a missing value, on line 6
+        ("@attribute f {a,b}", "1,a", "numeric"),  # a nominal feature
+        ("@attribute f numeric", "1,0.5,3", "3 values"),  # a wrong value count
+        ("@attribute f numeric", "{0 1, 2 0.5}", ""),  # a sparse index out of range
+    ], ids=["missing_value", "nominal_feature", "wrong_value_count", "sparse_index_out_of_range"])
+    def test_malformed_arff_row(self, tmp_path, attributes, data, expected):
         path = tmp_path / "d.arff"
-        path.write_text("@relation 'd: -C 1'\n@attribute l {0,1}\n@attribute f numeric\n"
-                        "@data\n1,0.5\n0,?\n")
+        path.write_text(f"@relation 'd: -C 1'\n@attribute l {{0,1}}\n{attributes}\n"
+                        f"@data\n{data}\n")
         with pytest.raises(DataError) as e:
             load_vectors(path)
-        assert ":6:" in error_message(e, path)
-
-    def test_nominal_feature(self, tmp_path):
-        path = tmp_path / "d.arff"
-        path.write_text("@relation 'd: -C 1'\n@attribute l {0,1}\n@attribute f {a,b}\n"
-                        "@data\n1,a\n")
-        with pytest.raises(DataError) as e:
-            load_vectors(path)
-        assert "numeric" in error_message(e, path)
-
-    def test_wrong_value_count(self, tmp_path):
-        path = tmp_path / "d.arff"
-        path.write_text("@relation 'd: -C 1'\n@attribute l {0,1}\n@attribute f numeric\n"
-                        "@data\n1,0.5,3\n")
-        with pytest.raises(DataError) as e:
-            load_vectors(path)
-        assert "3 values" in error_message(e, path)
-
-    def test_sparse_index_out_of_range(self, tmp_path):
-        path = tmp_path / "d.arff"
-        path.write_text("@relation 'd: -C 1'\n@attribute l {0,1}\n@attribute f numeric\n"
-                        "@data\n{0 1, 2 0.5}\n")
-        with pytest.raises(DataError) as e:
-            load_vectors(path)
-        error_message(e, path)
+        assert expected in error_message(e, path)
 
     def test_not_an_arff(self, tmp_path):
         path = tmp_path / "d.arff"
