@@ -3,7 +3,7 @@
     python predict.py --model saved_models/cgrnn-demo/1 clip.wav recordings/
     python predict.py --model saved_models/cgrnn-demo/1 recordings/ --csv tags.csv --json tags.json
 
-Each file is read as mono (channels averaged) and resampled to the model's rate if needed; clips
+Each audio file (WAV, FLAC, OGG; MP3 where libsndfile reads it) is read as mono (channels averaged) and resampled to the model's rate if needed; clips
 of any length are cut into training-length segments inside the model and pooled per label.
 """
 
@@ -23,13 +23,15 @@ from admlc_tf.cli import run_cli  # noqa: E402
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("paths", nargs="+", help="WAV files or folders of them (searched "
+    parser.add_argument("paths", nargs="+", help="audio files or folders of them (searched "
                         "recursively)")
     parser.add_argument("--model", required=True,
                         help="an exported version folder: saved_models/<name>/<version>")
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="a label is reported when its probability reaches this (0.5)")
-    parser.add_argument("--csv", help="write one row per file to this CSV file")
+    parser.add_argument("--csv", help="write one row per file to this CSV file: file, seconds, "
+                        "a column per label, and the labels at or above the threshold joined "
+                        "with ';'")
     parser.add_argument("--json", help="write one record per file to this JSON file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser

@@ -3,6 +3,8 @@
     python train.py                                  # generated demo set, small model
     python train.py --data-dir chime_home --fold 1   # DCASE 2016 Task 4, validate on fold 1
     python train.py --data-dir chime_home --fold all --loss warp --no-adversarial
+    python train.py --data-dir my_audio              # a folder with labels.csv (or FSD50K, DESED)
+    python train.py --data-dir my_audio --init-from saved_models/cgrnn/1 --freeze-epochs 2
     python train.py --task features --data scene.arff --model c2ae          # feature vectors
     python train.py --task features --data scene.arff --protocol --repeats 10  # Table 2
 
@@ -28,10 +30,22 @@ from admlc_tf.errors import AdmlcError  # noqa: E402
 # flag -> (config section, field, type, help)
 FLAGS = {
     "--data-dir": ("data", "data_dir", str,
-                   "CHiME-Home `chime_home` folder (or its parent); default: the generated demo set"),
+                   "labelled audio: CHiME-Home's chime_home folder, the folder holding "
+                   "FSD50K.ground_truth/, a DESED root, or a folder with labels.csv "
+                   "(file,labels[,split|fold]); default: the generated demo set"),
+    "--layout": ("data", "layout", str,
+                 "chime-home, fsd50k, desed or csv (default: detected from --data-dir)"),
+    "--labels-file": ("data", "labels_file", str,
+                      "a weak-label TSV (filename<TAB>event_labels) or a labels.csv anywhere"),
+    "--audio-dir": ("data", "audio_dir", str,
+                    "the audio of --labels-file (default: its folder)"),
+    "--labels": ("data", "labels", "labels",
+                 "labels to learn, in this order, e.g. 'Dog;Speech' (default: FSD50K's "
+                 "vocabulary, else the sorted labels of the training split)"),
     "--fold": ("data", "fold", str,
-               "1..5: train on the other development folds, validate on this one; "
-               "all: train on the development set, test on the evaluation list (default all)"),
+               "CHiME-Home: 1..5 trains on the other development folds and validates on this "
+               "one, all trains on the development set and tests on the evaluation list; "
+               "other layouts: K validates on fold K of a fold column (default all)"),
     "--cache-dir": ("data", "cache_dir", str,
                     "feature cache folder (default $ADMLC_DATA_HOME/features, "
                     "~/.cache/admlc-tf/features)"),
@@ -51,6 +65,11 @@ FLAGS = {
     "--seed": ("trainer", "seed", int, "seed of weights, shuffling and pre-training pairs (0)"),
     "--checkpoint-every": ("trainer", "checkpoint_every", int,
                            "steps between checkpoints; a killed run resumes from the last one"),
+    "--init-from": ("trainer", "init_from", str,
+                    "fine-tune: start the predictor from an export version or a run folder "
+                    "(a new output layer when the labels differ)"),
+    "--freeze-epochs": ("trainer", "freeze_epochs", int,
+                        "with --init-from: epochs that train only the output layer (0)"),
     "--conv-filters": ("predictor", "conv_filters", "ints",
                        "CGRNN gated-conv filters per block, e.g. 128,128 (paper) or 16,16 (demo)"),
     "--gru-units": ("predictor", "gru_units", "ints",
@@ -72,8 +91,9 @@ FLAGS = {
                "features task: an .arff (Mulan/MEKA), .npz/.h5 (X, Y) or .mat file"),
     "--labels-xml": ("vectors", "labels_xml", str,
                      "features task: Mulan label XML of an .arff (default: beside it)"),
-    "--model": ("vectors", "model", str,
-                "features task: deep-cplst, warp, bpmll (default) or c2ae"),
+    "--model": (None, "model", str,
+                "the predictor: audio cgrnn (default) or crnn-attention; features deep-cplst, "
+                "warp, bpmll (default) or c2ae"),
     "--hidden-units": ("vectors", "hidden_units", "ints",
                        "features task: hidden layers of Deep-CPLST, WARP and C2AE (512)"),
     "--bpmll-loss": ("vectors", "bpmll_loss", str,
@@ -94,12 +114,25 @@ FLAGS = {
 }
 
 
+LIST_KINDS = ("ints", "strs", "labels")
+
+
 def _parse_value(kind, text):
     if kind == "ints":
         return tuple(int(v) for v in text.split(","))
     if kind == "strs":
         return [v for v in text.split(",") if v]
+    if kind == "labels":
+        return tuple(v.strip() for v in text.split(";") if v.strip())
     return kind(text)
+
+
+def field_flags() -> dict[str, str]:
+    """Config field -> flag, so the library's errors (which name fields) read as flags here."""
+    flags = {f"{section}.{field}" if section else field: flag
+             for flag, (section, field, _, _) in FLAGS.items()}
+    flags.update({"loss.adversarial": "--no-adversarial"})
+    return {field: flag for field, flag in flags.items() if "." in field or "_" in field}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="JSON file of an ExperimentConfig (e.g. a run's "
                         "config.json); flags override its fields")
     for flag, (_, _, kind, text) in FLAGS.items():
-        parser.add_argument(flag, type=str if kind in ("ints", "strs") else kind, help=text,
+        parser.add_argument(flag, type=str if kind in LIST_KINDS else kind, help=text,
                             default=argparse.SUPPRESS)
     parser.add_argument("--adversarial", dest="adversarial", action="store_true",
                         default=argparse.SUPPRESS, help="train with the critic (ADMLC; default)")
@@ -118,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--protocol", action="store_true",
                         help="features task: run the Table 2 protocol (all four models, plain "
                         "and AD, plus scikit-learn peers, over --repeats random splits)")
-    parser.add_argument("--plots", help="audio task: also save training and ROC curves (PNG) here")
+    parser.add_argument("--plots", help="also save training curves (and ROC curves, audio) as "
+                        "PNG here")
     parser.add_argument("--force", action="store_true",
                         help="resume an --out made with other settings anyway")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -126,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
-    from admlc_tf.experiment import demo_config
+    from admlc_tf.recipes.audio import demo_config
 
     given = vars(args)
     if args.config:
@@ -144,13 +178,14 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         if key in given:
             target = getattr(config, section) if section else config
             value = given[key]
-            setattr(target, field, _parse_value(kind, value) if kind in ("ints", "strs") else value)
+            setattr(target, field, _parse_value(kind, value) if kind in LIST_KINDS else value)
     if "adversarial" in given:
         config.loss.adversarial = given["adversarial"]
     if "critic_batch" not in given and "batch_size" in given and not args.config:
         config.trainer.critic_batch = config.trainer.batch_size
-    if config.task == "features" and "name" not in given and not args.config:
-        config.name = config.vectors.model
+    if (config.task == "features" or "model" in given) and "name" not in given \
+            and not args.config:
+        config.name = config.model_name
     if "out" not in given and not args.config:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         config.out_dir = os.path.join("runs", f"{config.name}-{stamp}")
@@ -159,19 +194,15 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from admlc_tf.experiment import run
-    from admlc_tf.vector_experiment import run_protocol, run_vectors
+    from admlc_tf import lifecycle
 
     def main_job():
         config = config_from_args(args)
-        if config.task == "audio":
-            return run(config, verbose=not args.quiet, force=args.force, plots_dir=args.plots)
-        if config.task == "features":
-            job = run_protocol if args.protocol else run_vectors
-            return job(config, verbose=not args.quiet)
-        raise AdmlcError(f"--task {config.task} is not known: use audio or features")
+        recipe = lifecycle.recipe_for(config, protocol=args.protocol)
+        return lifecycle.run(config, recipe=recipe, verbose=not args.quiet, force=args.force,
+                             plots_dir=args.plots)
 
-    return run_cli(main_job)
+    return run_cli(main_job, field_flags())
 
 
 if __name__ == "__main__":

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import re
 import sys
-from typing import Callable
+from typing import Callable, Mapping, Optional
 
 from admlc_tf.errors import AdmlcError
 
 
-def run_cli(main: Callable[[], object]) -> int:
-    """Runs `main`; an AdmlcError prints `error: <message>` and returns 2, else returns 0."""
+def as_flags(message: str, flags: Mapping[str, str]) -> str:
+    """Rewrites the config fields a library message names (`trainer.batch_size`) as the
+    script's flags (`--batch-size`)."""
+    for field in sorted(flags, key=len, reverse=True):
+        message = re.sub(rf"(?<![\w.-]){re.escape(field)}(?![\w-])", flags[field], message)
+    return message
+
+
+def run_cli(main: Callable[[], object], flags: Optional[Mapping[str, str]] = None) -> int:
+    """Runs `main`; an AdmlcError prints `error: <message>` (its config fields named as
+    `flags` says) and returns 2, else returns 0."""
     try:
         main()
     except AdmlcError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {as_flags(str(e), flags or {})}", file=sys.stderr)
         return 2
     return 0

@@ -17,7 +17,8 @@ class FeatureConfig:
 
     Attributes:
       sample_rate: audio rate in Hz; DCASE 2016 Task 4 uses the 16 kHz chunks.
-      chunk_seconds: chunk length; shorter files are zero-padded, longer ones cut.
+      chunk_seconds: the training segment length: a shorter clip is zero-padded to it, a longer
+        one is cropped at random in training and scored segment by segment otherwise.
       n_fft: STFT window length in samples (a periodic Hamming window).
       hop_length: STFT hop in samples.
       n_mels: number of mel bands.
@@ -50,21 +51,36 @@ class DataConfig:
     """Where the data comes from and how it is split.
 
     Attributes:
-      data_dir: a CHiME-Home `chime_home` folder (or its parent); None uses the generated demo set.
-      fold: "1".."5" trains on the other development folds and validates on that fold; "all"
-        trains on the whole development set and tests on the evaluation list.
+      data_dir: a labelled audio folder: CHiME-Home's `chime_home` (or its parent), the folder
+        holding `FSD50K.ground_truth/`, a DESED root, or a folder with `labels.csv`; None uses
+        the generated demo set.
+      layout: "chime-home", "fsd50k", "desed" or "csv"; None detects it from the folder.
+      labels_file: a weak-label TSV (`filename<TAB>event_labels`) or a `labels.csv` anywhere,
+        read instead of the layout's own list.
+      audio_dir: the audio of `labels_file` (default: its folder).
+      labels: the labels to learn, in this order (a subset or a fixed order); None: FSD50K's
+        vocabulary, or the sorted labels of the training split.
+      fold: CHiME-Home: "1".."5" trains on the other development folds and validates on that
+        fold; "all" trains on the whole development set and tests on the evaluation list.
+        Other layouts: "K" validates on the clips of `fold` K (a `fold` column); "all" uses
+        the data's split or a stratified one.
       cache_dir: where the HDF5 feature caches live; None means `$ADMLC_DATA_HOME/features`
         (default `~/.cache/admlc-tf/features`).
     """
 
     data_dir: Optional[str] = None
+    layout: Optional[str] = None
+    labels_file: Optional[str] = None
+    audio_dir: Optional[str] = None
+    labels: Optional[tuple[str, ...]] = None
     fold: str = "all"
     cache_dir: Optional[str] = None
 
 
 @dataclasses.dataclass
 class PredictorConfig:
-    """The CGRNN predictor (see `admlc_tf.predictors.cgrnn` for the reference and deviations).
+    """The audio predictors' sizes: the CGRNN (`admlc_tf.predictors.cgrnn`) and the attention
+    CRNN (`admlc_tf.predictors.crnn_attention`, which has no windows and uses the rest).
 
     Attributes:
       window_frames: frames per analysis window (33 in Xu et al.).
@@ -136,6 +152,9 @@ class TrainerConfig:
       seed: seeds weights, shuffling and pre-training pairs.
       checkpoint_every: steps between checkpoints (the last step is always saved).
       log_every: steps between TensorBoard scalars.
+      init_from: an export version or a run folder whose predictor weights start this run (the
+        output layer is new when the label set differs).
+      freeze_epochs: with `init_from`, epochs during which only the new output layer trains.
       precision: the Keras dtype policy the models are built with: "float32", or for GPUs
         "mixed_float16" (with dynamic loss scaling; tensor-core GPUs) or "mixed_bfloat16"
         (Ampere and later). Variables and the output layers stay float32 either way.
@@ -152,6 +171,8 @@ class TrainerConfig:
     seed: int = 0
     checkpoint_every: int = 200
     log_every: int = 10
+    init_from: Optional[str] = None
+    freeze_epochs: int = 0
     precision: str = "float32"
 
 
@@ -178,7 +199,6 @@ class VectorConfig:
     Attributes:
       data_path: the data file: Mulan/MEKA `.arff`, `.npz`/`.h5` with X and Y, or `.mat`.
       labels_xml: Mulan's label XML for an `.arff` (default: beside it, same stem).
-      model: "deep-cplst", "warp", "bpmll" or "c2ae".
       hidden_units: hidden layers of the Deep-CPLST regressor, the WARP MLP and the C2AE
         encoders (BP-MLL has its own single layer).
       dropout: dropout after each hidden layer of Deep-CPLST and WARP.
@@ -201,7 +221,6 @@ class VectorConfig:
 
     data_path: Optional[str] = None
     labels_xml: Optional[str] = None
-    model: str = "bpmll"
     hidden_units: tuple[int, ...] = (512,)
     dropout: float = 0.2
     bpmll_hidden_fraction: float = 0.2
@@ -235,13 +254,17 @@ class ExperimentConfig:
     """One training run.
 
     Attributes:
-      task: "audio" (CHiME-Home, CGRNN, EER) or "features" (feature vectors, Table 2 models, F1).
+      task: "audio" (labelled audio, EER) or "features" (feature vectors, Table 2 models, F1).
+      model: the predictor, a name of `admlc_tf.predictors.registry.PREDICTORS` of the task's
+        family: audio "cgrnn" or "crnn-attention"; features "deep-cplst", "warp", "bpmll" or
+        "c2ae". None: the task's default (`model_name`).
       name: model name; the predictor is exported to `<export_dir>/<name>/<version>/`.
       out_dir: run directory: config.json, checkpoints, TensorBoard logs, results.json.
       export_dir: base folder of exported SavedModels.
     """
 
     task: str = "audio"
+    model: Optional[str] = None
     name: str = "cgrnn"
     out_dir: str = "runs/default"
     export_dir: str = "saved_models"
@@ -255,11 +278,20 @@ class ExperimentConfig:
     serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
     vectors: VectorConfig = dataclasses.field(default_factory=VectorConfig)
 
+    @property
+    def model_name(self) -> str:
+        """`model`, or the task's default predictor: cgrnn for audio, bpmll for features."""
+        return self.model or ("bpmll" if self.task == "features" else "cgrnn")
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> "ExperimentConfig":
+        values = json.loads(json.dumps(values))  # a deep copy that migration may change
+        old_model = values.get("vectors", {}).pop("model", None)
+        if "model" not in values:  # written before `model` was one field for every task
+            values["model"] = old_model if values.get("task") == "features" else None
         return _from_dict(cls, values)
 
     def save(self, path: str | Path) -> None:

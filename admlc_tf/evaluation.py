@@ -1,61 +1,74 @@
-"""Scoring an exported predictor on a CHiME-Home split (what `evaluate.py` runs)."""
+"""Scoring an exported audio predictor on a split of its data (what `evaluate.py` runs).
+
+Clips are cut and pooled exactly as the run's own final evaluation cuts them (the features
+signature on the cached log-mel segments, pooled per clip), so both give the same numbers.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-
-from admlc_tf.config import ExperimentConfig, FeatureConfig
-from admlc_tf.data import chime_home
-from admlc_tf.data.cache import build_feature_cache
-from admlc_tf.data.pipeline import evaluation_batches
+from admlc_tf.config import ExperimentConfig
+from admlc_tf.data import audio
 from admlc_tf.errors import AdmlcError
-from admlc_tf.experiment import resolve_data_dir, rows_for, split_chunks
 from admlc_tf.export import ExportedPredictor
 from admlc_tf.files import write_json_atomic
-from admlc_tf.metrics import eer_report, format_eer_table
+from admlc_tf.reports import format_tagging_table, tagging_report
 
 
 def evaluate_export(model_path: str | Path, *, data_dir: Optional[str] = None,
-                    split: str = "evaluation", cache_dir: Optional[str] = None,
-                    batch_size: int = 64, json_path: Optional[str] = None,
-                    verbose: bool = True, plots_dir: Optional[str] = None) -> dict:
-    """Per-label EER of an exported predictor on a split.
+                    split: Optional[str] = None, layout: Optional[str] = None,
+                    labels_file: Optional[str] = None, audio_dir: Optional[str] = None,
+                    cache_dir: Optional[str] = None, batch_size: int = 64,
+                    json_path: Optional[str] = None, verbose: bool = True,
+                    plots_dir: Optional[str] = None) -> dict:
+    """Per-label EER, ROC AUC and AP of an exported predictor on a split.
 
     Args:
       model_path: `saved_models/<name>/<version>`.
-      data_dir: the chime_home folder; None uses the generated demo set.
-      split: "evaluation" or "fold-K" (K in 1..5).
+      data_dir: the labelled audio (any layout); None: the data the export was trained on (the
+        generated demo set for a demo model).
+      split: CHiME-Home "evaluation", "development" or "fold-K"; other layouts "train", "val"
+        or "test" as the export's `assets/splits.csv` assigns them. None: the evaluation list
+        for CHiME-Home, else test.
+      layout, labels_file, audio_dir: as `DataConfig` (with `data_dir`).
       cache_dir: feature cache folder (None: the default).
-      batch_size: chunks per call of the serving signature.
+      batch_size: segments per call of the features signature.
       json_path: where to write the report as JSON (written atomically), or None.
       plots_dir: also save per-label ROC curves and an EER bar chart (PNG) there.
       verbose: show a progress bar while extracting features (the table is always printed).
 
     Returns:
-      `{"eer": {label: value}, "mean_eer": value, "n_chunks": n}`.
+      The report of `admlc_tf.reports.tagging_report`.
     """
-    if split != "evaluation" and not (
-            split.startswith("fold-") and split[5:] in {str(k) for k in range(1, 6)}):
-        raise AdmlcError(f"--split {split} is not known: use evaluation or fold-1 .. fold-5")
     model = ExportedPredictor(model_path)
-    if model.label_names != list(chime_home.LABELS):
-        raise AdmlcError(f"{model_path} predicts labels {model.label_names}, not the CHiME-Home "
-                         f"labels {list(chime_home.LABELS)}: evaluate it on its own data")
-    features = FeatureConfig(**model.metadata["features"])
-    config = ExperimentConfig(features=features)
-    config.data.data_dir = data_dir
-    everything, chunks = split_chunks(config, resolve_data_dir(config), split)
-    cache_path = build_feature_cache(everything, config=features, cache_dir=cache_dir,
-                                     verbose=verbose)
-    rows = rows_for(cache_path, everything, chunks)
-    scores = np.concatenate([model(x)["probabilities"].numpy()
-                             for x, _ in evaluation_batches(rows, batch_size=batch_size)])
-    report = eer_report(rows.labels, scores, model.label_names)
-    print(format_eer_table(report["eer"], report["mean_eer"],
-                           title=f"EER of {model_path} on {split} ({report['n_chunks']} chunks)"))
+    if "serving" not in model.metadata:
+        raise AdmlcError(f"{model_path} takes feature vectors, not audio: evaluate.py scores "
+                         "audio models")
+    config = ExperimentConfig.from_dict(model.metadata["config"])
+    splits_file = Path(model_path) / "assets" / "splits.csv"
+    if data_dir is not None or labels_file is not None:
+        same = data_dir is not None and config.data.data_dir is not None and (
+            Path(data_dir).resolve() == Path(config.data.data_dir).resolve())
+        config.data.data_dir, config.data.layout = data_dir, layout
+        config.data.labels_file, config.data.audio_dir = labels_file, audio_dir
+        if not same:  # other data: its own splits, not the training run's
+            splits_file = None
+    if cache_dir is not None:
+        config.data.cache_dir = cache_dir
+    data = audio.prepare(config, splits_file=splits_file, label_names=model.label_names,
+                         verbose=verbose)
+    if data.label_names != model.label_names:
+        raise AdmlcError(f"{model_path} predicts labels {model.label_names}, not the labels "
+                         f"{data.label_names} of {data.source}: evaluate it on its own data")
+    split = split or ("evaluation" if data.layout == "chime-home" else data.test_split)
+    rows = data.rows(split)
+    scores = rows.score(lambda x: model(x)["probabilities"].numpy(), batch_size)
+    report = tagging_report(rows.labels, scores, model.label_names, split=split,
+                            n_chunks=data.layout == "chime-home")
+    print(format_tagging_table(report, title=f"{model_path} on {split} "
+                               f"({report['n_clips']} clips)"))
     if json_path:
         write_json_atomic(json_path, report)
     if plots_dir:

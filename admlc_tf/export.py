@@ -36,6 +36,7 @@ from admlc_tf.features import LogMelSpectrogram
 from admlc_tf.predictors.spec import to_probabilities
 
 _VERSION = re.compile(r"^\d+$")
+PREDICTOR_FILE = "predictor.keras"
 
 
 def next_version(model_dir: str | Path) -> int:
@@ -64,7 +65,8 @@ def _segment_and_tag(predictor: keras.Model, front_end, waveform, *, segment: in
 def export_predictor(predictor: keras.Model, *, base_dir: str | Path, name: str,
                      label_names: Sequence[str], metadata: dict,
                      features: Optional[FeatureConfig] = None, hop_seconds: float = 2.0,
-                     pooling: str = "max", output: str = "logits") -> Path:
+                     pooling: str = "max", output: str = "logits",
+                     assets: Optional[dict[str, str]] = None) -> Path:
     """Writes the predictor as the next version of `<base_dir>/<name>/`.
 
     Args:
@@ -80,6 +82,7 @@ def export_predictor(predictor: keras.Model, *, base_dir: str | Path, name: str,
       pooling: "max" or "mean" over a clip's segments.
       output: what the predictor emits: "logits", or "scores" regressed onto {0, 1} (Deep-CPLST);
         the signatures return `probabilities` and the raw outputs under that name.
+      assets: more files for `assets/`, name -> text (e.g. the run's `splits.csv`).
 
     Returns:
       The new version folder.
@@ -123,10 +126,15 @@ def export_predictor(predictor: keras.Model, *, base_dir: str | Path, name: str,
                                                   pooling=pooling)))
     try:
         archive.write_out(str(tmp), verbose=False)
-        assets = tmp / "assets"
-        assets.mkdir(exist_ok=True)
-        (assets / "labels.txt").write_text("".join(f"{n}\n" for n in label_names))
-        (assets / "export_config.json").write_text(json.dumps(metadata, indent=2) + "\n")
+        asset_dir = tmp / "assets"
+        asset_dir.mkdir(exist_ok=True)
+        (asset_dir / "labels.txt").write_text("".join(f"{n}\n" for n in label_names),
+                                              encoding="utf-8")
+        (asset_dir / "export_config.json").write_text(json.dumps(metadata, indent=2) + "\n")
+        for name, text in (assets or {}).items():
+            (asset_dir / name).write_text(text, encoding="utf-8")
+        # The Keras model as well, so `trainer.init_from` can fine-tune from this version.
+        predictor.save(asset_dir / PREDICTOR_FILE)
         final = model_dir / str(version)
         os.rename(tmp, final)  # fails rather than overwrite if another export took the version
     except OSError as e:
@@ -156,7 +164,8 @@ class ExportedPredictor:
         self._loaded = tf.saved_model.load(str(path))
         self.signature = self._loaded.signatures["features"]
         self.serving_default = self._loaded.signatures["serving_default"]
-        self.label_names = (path / "assets" / "labels.txt").read_text().split()
+        labels = (path / "assets" / "labels.txt").read_text(encoding="utf-8")
+        self.label_names = labels.splitlines()
         self.metadata = json.loads((path / "assets" / "export_config.json").read_text())
 
     def __call__(self, features) -> dict:

@@ -50,17 +50,18 @@ def log_mel_spectrogram(waveform: np.ndarray, *, config: FeatureConfig) -> np.nd
     return np.log(mel + config.log_offset).astype(np.float32)
 
 
-def load_waveform(path: str | Path, *, config: FeatureConfig) -> np.ndarray:
-    """Reads a WAV file as mono float32, zero-padded or cut to `config.num_samples`.
+def read_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
+    """Reads an audio file of any length, rate and channel count as mono at `sample_rate`.
 
-    Multi-channel files are averaged to mono. The file's rate must equal `config.sample_rate`:
-    resampling silently would change the features the model was trained on.
+    Decoded by soundfile (WAV, FLAC, OGG, and MP3 where the installed libsndfile reads it),
+    channels averaged, then resampled once with soxr (librosa's default `soxr_hq`) when the
+    file's rate differs.
 
     Returns:
-      `[config.num_samples]` float32 in [-1, 1].
+      `[n_samples]` float32.
 
     Raises:
-      DataError: the file is missing, unreadable, empty or at another sample rate.
+      DataError: the file is missing, truncated, not decodable audio, empty or not finite.
     """
     path = Path(path)
     if not path.is_file():
@@ -71,17 +72,32 @@ def load_waveform(path: str | Path, *, config: FeatureConfig) -> np.ndarray:
     except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise DataError(f"audio file {path} cannot be decoded ({reason}): replace it with an "
-                        "intact WAV from the original archive") from None
-    if rate != config.sample_rate:
-        raise DataError(f"audio file {path} is at {rate} Hz, expected {config.sample_rate} Hz: use "
-                        f"the .{config.sample_rate // 1000}kHz.wav chunks or resample the file")
+                        "intact WAV, FLAC or OGG file (MP3 only where libsndfile reads it)") from None
     if audio.shape[0] == 0:
-        raise DataError(f"audio file {path} holds no samples: replace it with an intact WAV")
+        raise DataError(f"audio file {path} holds no samples: replace it or remove it from the "
+                        "list")
     waveform = audio.mean(axis=1)  # [n_samples]
     if not np.all(np.isfinite(waveform)):
         raise DataError(f"audio file {path} contains NaN or inf samples: replace it")
-    n = config.num_samples
-    return np.pad(waveform[:n], (0, max(0, n - waveform.shape[0])))
+    if rate != sample_rate:
+        waveform = librosa.resample(waveform, orig_sr=rate, target_sr=sample_rate)
+    return np.ascontiguousarray(waveform, dtype=np.float32)
+
+
+def load_waveform(path: str | Path, *, config: FeatureConfig) -> np.ndarray:
+    """Reads a clip as mono at the feature rate, zero-padded to at least one segment.
+
+    A clip shorter than `config.num_samples` is zero-padded to that length (what training sees
+    for a short clip); a longer one is kept whole, so the cache holds every frame of it.
+
+    Returns:
+      `[max(n_samples, config.num_samples)]` float32.
+
+    Raises:
+      DataError: as `read_audio`.
+    """
+    waveform = read_audio(path, sample_rate=config.sample_rate)
+    return np.pad(waveform, (0, max(0, config.num_samples - waveform.shape[0])))
 
 
 def _check_wav_not_truncated(path: Path) -> None:
@@ -109,7 +125,7 @@ def _check_wav_not_truncated(path: Path) -> None:
 
 
 def file_features(path: str | Path, *, config: FeatureConfig) -> np.ndarray:
-    """`[config.num_frames, n_mels]` log-mel features of one chunk file."""
+    """`[n_frames, n_mels]` log-mel features of one clip, n_frames >= `config.num_frames`."""
     return log_mel_spectrogram(load_waveform(path, config=config), config=config)
 
 

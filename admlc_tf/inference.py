@@ -9,44 +9,41 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import keras
-import librosa
 import numpy as np
 import soundfile
 
 from admlc_tf.errors import AdmlcError, DataError
 from admlc_tf.export import ExportedPredictor
+from admlc_tf.features import read_audio
 from admlc_tf.files import write_json_atomic, write_text_atomic
+
+# What a folder is searched for: the containers libsndfile decodes.
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au",
+                  ".w64", ".caf")
+LABEL_SEPARATOR = ";"
 
 
 def find_audio(paths: Sequence[str | Path]) -> list[Path]:
-    """The WAV files named, and those under named folders (sorted), in argument order."""
+    """The audio files named, and those under named folders (sorted), in argument order."""
     found = []
     for path in map(Path, paths):
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix.lower() == ".wav")
+            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
         elif path.is_file():
             found.append(path)
         else:
-            raise DataError(f"{path} does not exist: pass WAV files or folders of them")
+            raise DataError(f"{path} does not exist: pass audio files or folders of them")
     if not found:
-        raise DataError(f"no .wav files under {', '.join(map(str, paths))}: pass WAV files or "
-                        "folders of them")
+        raise DataError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) under "
+                        f"{', '.join(map(str, paths))}: pass audio files or folders of them")
     return found
 
 
 def read_clip(path: Path, sample_rate: int) -> tuple[np.ndarray, Optional[int]]:
     """`[samples]` mono float32 at `sample_rate`, and the file's own rate when it was resampled."""
-    try:
-        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, OSError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise DataError(f"audio file {path} cannot be decoded ({reason}): pass a readable WAV") from None
-    if audio.shape[0] == 0:
-        raise DataError(f"audio file {path} holds no samples: pass a non-empty WAV")
-    waveform = audio.mean(axis=1)  # [samples]
-    if rate == sample_rate:
-        return waveform, None
-    return librosa.resample(waveform, orig_sr=rate, target_sr=sample_rate).astype(np.float32), rate
+    waveform = read_audio(path, sample_rate=sample_rate)
+    rate = soundfile.info(str(path)).samplerate
+    return waveform, (rate if rate != sample_rate else None)
 
 
 def rest_request_body(waveforms: Sequence[np.ndarray], form: str = "instances") -> dict:
@@ -111,10 +108,13 @@ def tag_files(paths: Sequence[str | Path], *, model_path: str | Path, threshold:
 def format_tags(records: Sequence[dict], label_names: Sequence[str]) -> str:
     """A table: one row per file, a probability per label, then the labels above threshold."""
     width = max(len("file"), *(len(r["file"]) for r in records))
-    lines = [f"{'file':<{width}} " + " ".join(f"{n:>5}" for n in label_names) + "  labels"]
+    widths = [max(5, len(n)) for n in label_names]
+    lines = [f"{'file':<{width}} " + " ".join(f"{n:>{w}}" for n, w in zip(label_names, widths))
+             + "  labels"]
     for r in records:
-        values = " ".join(f"{r['probabilities'][n]:5.2f}" for n in label_names)
-        lines.append(f"{r['file']:<{width}} {values}  {''.join(r['labels']) or '-'}")
+        values = " ".join(f"{r['probabilities'][n]:{w}.2f}" for n, w in zip(label_names, widths))
+        tags = LABEL_SEPARATOR.join(r["labels"]) or "-"
+        lines.append(f"{r['file']:<{width}} {values}  {tags}")
     return "\n".join(lines)
 
 
@@ -125,5 +125,5 @@ def _write_csv(path: str | Path, records: Sequence[dict], label_names: Sequence[
     for r in records:
         writer.writerow([r["file"], r["seconds"],
                          *(f"{r['probabilities'][n]:.6f}" for n in label_names),
-                         " ".join(r["labels"])])
+                         LABEL_SEPARATOR.join(r["labels"])])
     write_text_atomic(path, buffer.getvalue())

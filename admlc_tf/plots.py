@@ -44,7 +44,7 @@ def plot_training_curves(history: Sequence[Mapping[str, float]],
 
     Args:
       history: one dict per epoch, as returned by `Trainer.fit` (`results["history"]` of
-        `admlc_tf.experiment.run`); the x axis is each entry's `epoch` (else its position, from 1).
+        `admlc_tf.recipes.audio.run`); the x axis is each entry's `epoch` (else its position, from 1).
       path: where to write the figure as PNG (parent folders are created), or None.
 
     Returns:
@@ -150,7 +150,7 @@ def plot_eer_bars(results_by_system: Mapping[str, Mapping[str, Optional[float]]]
 
     Args:
       results_by_system: `{system: {label: eer}}`, e.g. `{"CE": results["eer"], ...}` from
-        `admlc_tf.experiment.run`; a None or nan EER (label with a single class) has no bar,
+        `admlc_tf.recipes.audio.run`; a None or nan EER (label with a single class) has no bar,
         only an "n/a" mark. The label order is the first system's, then labels only later
         systems have.
       path: where to write the figure as PNG (parent folders are created), or None.

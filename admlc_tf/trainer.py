@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from admlc_tf.config import ExperimentConfig, RuntimeConfig
-from admlc_tf.data.pipeline import ChunkRows, evaluation_batches, training_stream
+from admlc_tf.data.pipeline import ArrayRows, ClipRows, training_stream
 from admlc_tf.errors import AdmlcError
 from admlc_tf.losses import get_supervised_loss
 from admlc_tf.metrics import per_label_eer
@@ -176,6 +176,7 @@ class Trainer:
         if self.run_dir:
             self.manager = tf.train.CheckpointManager(self.checkpoint, self.run_dir / "checkpoints",
                                                       max_to_keep=3)
+        self._frozen = False
         self._build_step_functions()
 
     @property
@@ -204,7 +205,7 @@ class Trainer:
         def critic_pretrain_step(x, y, seed):
             return _sum(strategy, strategy.run(task.critic_pretrain_step, args=(x, y, seed)))
 
-        @tf.function
+        @tf.function(reduce_retracing=True)  # the last batch of a split is shorter
         def predict_step(x):
             return task.predict_step(x)
 
@@ -232,12 +233,14 @@ class Trainer:
     def _distribute(self, dataset: tf.data.Dataset):
         return iter(self.strategy.experimental_distribute_dataset(dataset))
 
-    def predict(self, rows: ChunkRows, batch_size: Optional[int] = None) -> np.ndarray:
-        """`[len(rows), n_labels]` probabilities, in `rows` order; runs on the host."""
-        batches = evaluation_batches(rows, batch_size=batch_size or self.config.trainer.batch_size)
-        return np.concatenate([self._predict_step(x).numpy() for x, _ in batches])
+    def predict(self, rows: ClipRows | ArrayRows, batch_size: Optional[int] = None) -> np.ndarray:
+        """`[len(rows), n_labels]` probabilities, in `rows` order; runs on the host.
 
-    def fit(self, train_rows: ChunkRows, validation_rows: Optional[ChunkRows] = None,
+        Clips are scored as the export's waveform signature scores them (segments, pooled)."""
+        return rows.score(lambda x: self._predict_step(tf.constant(x)).numpy(),
+                          batch_size or self.config.trainer.batch_size)
+
+    def fit(self, train_rows: ClipRows, validation_rows: Optional[ClipRows] = None,
             verbose: bool = True,
             validation_metric: Callable[[np.ndarray, np.ndarray], dict] = mean_eer_metric
             ) -> list[dict]:
@@ -285,6 +288,7 @@ class Trainer:
             progress.update(start)
         history, epoch_logs = [], {}
         for k in range(start + 1, total_steps + 1):
+            self._freeze_body((k - 1) // steps_per_epoch < cfg.freeze_epochs)
             x, y = next(stream)
             if self.critic is not None and k % cfg.critic_every == 0:
                 logs = self._checked(self.adversarial_step(x, y, *next(critic_stream)), k)
@@ -318,7 +322,24 @@ class Trainer:
         for w in (writer, val_writer):
             if w:
                 w.flush()
+        self._freeze_body(False)
         return history
+
+    def _freeze_body(self, frozen: bool) -> None:
+        """`trainer.freeze_epochs`: while `frozen`, only the predictor's head layers train.
+
+        Frozen layers are not trainable, so their batch normalisation also runs in inference
+        mode; the step functions are traced anew, as they capture the trainable variables.
+        """
+        if frozen == self._frozen:
+            return
+        spec = self.task.spec
+        head = set(spec.head_layers) or {spec.predictor.layers[-1].name}
+        for layer in spec.trained_model.layers:
+            if layer.name not in head and layer.weights:
+                layer.trainable = not frozen
+        self._frozen = frozen
+        self._build_step_functions()
 
     def _checked(self, logs: dict, k: int, what: str = "step") -> dict:
         """Host floats of a step's scalars; stops on a non-finite loss or gradient."""

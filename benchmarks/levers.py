@@ -194,35 +194,45 @@ def _stream(rows, variant: str, batch: int, seed: int):
     if variant == "library":
         return training_stream(rows, batch_size=batch, seed=seed)
     if variant == "row_stream_shuffle_buffer":
+        # The cache stores frames; its one-segment clips are `num_frames` consecutive rows.
         features = tfio.IODataset.from_hdf5(rows.cache_path, dataset="/features")
+        features = features.batch(rows.num_frames, drop_remainder=True)
         ds = tf.data.Dataset.zip(features, tf.data.Dataset.from_tensor_slices(rows.labels))
         ds = ds.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
         return ds.batch(batch, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE)
     if variant == "cache_in_memory":
         # Read once in row order and keep; reshuffling then needs a buffer of every row too.
-        ds = tf.data.Dataset.range(len(rows)).map(rows.reader(),
+        ds = tf.data.Dataset.range(len(rows)).map(_read_whole(rows, seed),
                                                   num_parallel_calls=tf.data.AUTOTUNE).cache()
         ds = ds.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
         return ds.batch(batch, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE)
     positions = tf.data.Dataset.range(len(rows)).shuffle(len(rows), seed=seed,
                                                          reshuffle_each_iteration=True)
     parallel = None if variant == "sequential_read" else tf.data.AUTOTUNE
-    ds = positions.map(rows.reader(), num_parallel_calls=parallel)
+    ds = positions.map(_read_whole(rows, seed), num_parallel_calls=parallel)
     ds = ds.batch(batch, drop_remainder=True).repeat()
     return ds if variant == "no_prefetch" else ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _read_whole(rows, seed: int):
+    """`position -> (features, labels)` of a one-segment clip (the crop is always 0)."""
+    import tensorflow as tf
+
+    read, seed = rows.reader(), tf.constant(seed, tf.int64)
+    return lambda position: read(position, position, seed)
 
 
 def bench_pipeline_levers(run, size: str, rows_count: int, batches: int, repeats: int,
                           workdir: Path) -> dict:
     """Samples per second of each input-pipeline variant (see the module docstring)."""
-    from admlc_tf.data.pipeline import ChunkRows
+    from admlc_tf.data.pipeline import ClipRows
 
     config = run.experiment_config(size)
     batch = config.trainer.batch_size
     frames, bands = run.feature_shape()
     cache, labels = run.write_synthetic_cache(workdir / "levers-cache.h5", rows_count, frames,
                                               bands, seed=50)
-    rows = ChunkRows(cache, np.arange(rows_count), labels)
+    rows = ClipRows(cache, np.arange(rows_count), labels)
     iterators = {}
     run.log(f"levers/pipeline: {rows_count} cached rows, batch {batch}; warm-up (one epoch each, "
             "which also fills the in-memory cache)")

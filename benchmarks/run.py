@@ -64,7 +64,7 @@ def experiment_config(size: str):
     defaults with --data-dir) or "tiny" (smoke test only)."""
     from admlc_tf.config import (CriticConfig, ExperimentConfig, PredictorConfig,
                                  TrainerConfig)
-    from admlc_tf.experiment import demo_config
+    from admlc_tf.recipes.audio import demo_config
 
     if size == "demo":
         return demo_config()
@@ -162,18 +162,20 @@ def synthetic_features(n: int, frames: int, bands: int, seed: int) -> tuple[np.n
 
 def write_synthetic_cache(path: Path, n: int, frames: int, bands: int, seed: int,
                           block: int = 256) -> tuple[Path, np.ndarray]:
-    """Writes `n` synthetic rows in the layout of `build_feature_cache` (one HDF5 chunk per
-    row), block by block so the writer never holds the whole set; returns (path, labels)."""
+    """Writes `n` synthetic one-segment clips in the layout of `build_feature_cache` (one HDF5
+    chunk per segment), block by block so the writer never holds the whole set; returns (path,
+    labels)."""
     import h5py
 
     labels = []
     with h5py.File(path, "w") as f:
-        features = f.create_dataset("features", shape=(n, frames, bands), dtype="float32",
-                                    chunks=(1, frames, bands))
+        features = f.create_dataset("features", shape=(n * frames, bands), dtype="float32",
+                                    chunks=(frames, bands))
         for start in range(0, n, block):
             x, y = synthetic_features(min(block, n - start), frames, bands, seed + start)
-            features[start:start + len(x)] = x
+            features[start * frames:(start + len(x)) * frames] = x.reshape(-1, bands)
             labels.append(y)
+        f.create_dataset("offsets", data=np.arange(n + 1, dtype=np.int64) * frames)
         f.create_dataset("names", data=np.array([f"chunk{i}" for i in range(n)], dtype=object),
                          dtype=h5py.string_dtype())
     return path, np.concatenate(labels)
@@ -329,12 +331,12 @@ def bench_step_vectors(model: str, dims: int, labels: int, steps: int, repeats: 
     (batch 100, M 100, dense critic) on synthetic `[n, dims]` features and `[n, labels]` labels."""
     import tensorflow as tf
 
-    from admlc_tf.config import CriticConfig, ExperimentConfig, VectorConfig
+    from admlc_tf.config import CriticConfig, ExperimentConfig
     from admlc_tf.critic import build_critic
     from admlc_tf.trainer import Trainer, make_strategy
-    from admlc_tf.vector_experiment import build_spec
+    from admlc_tf.recipes.vectors import build_spec
 
-    config = ExperimentConfig(task="features", vectors=VectorConfig(model=model))
+    config = ExperimentConfig(task="features", model=model)
     if tiny:
         config.vectors.hidden_units = (16,)
         config.critic = CriticConfig(representation_units=(8,), embedding_units=8, label_units=4,
@@ -381,14 +383,14 @@ def bench_step_vectors(model: str, dims: int, labels: int, steps: int, repeats: 
 def bench_fit(size: str, steps: int, repeats: int, workdir: Path) -> dict:
     import keras
 
-    from admlc_tf.data.pipeline import ChunkRows, training_stream
+    from admlc_tf.data.pipeline import ClipRows, training_stream
 
     config = experiment_config(size)
     batch = config.trainer.batch_size
     frames, bands = feature_shape()
     n = steps * batch
     cache, labels = write_synthetic_cache(workdir / "fit-cache.h5", n, frames, bands, seed=10)
-    rows = ChunkRows(cache, np.arange(n), labels)
+    rows = ClipRows(cache, np.arange(n), labels)
     mean, variance = band_stats(bands)
     plain_config = with_loss(config, adversarial=False, epochs=1)
     log(f"fit/{size}: {n} rows in an HDF5 cache, {steps} steps of {batch} per repeat")
@@ -482,7 +484,6 @@ def bench_features(chunks: int, repeats: int, workdir: Path) -> dict:
 
     from admlc_tf.config import FeatureConfig
     from admlc_tf.data.cache import build_feature_cache
-    from admlc_tf.data.chime_home import Chunk
     from admlc_tf.features import LogMelSpectrogram, log_mel_spectrogram
 
     config = FeatureConfig()
@@ -494,7 +495,7 @@ def bench_features(chunks: int, repeats: int, workdir: Path) -> dict:
         path = wav_dir / f"chunk{i}.16kHz.wav"
         pcm = np.round(w * 32767.0).astype(np.int16)
         soundfile.write(path, pcm, config.sample_rate, subtype="PCM_16", format="WAV")
-        chunk_list.append(Chunk(f"chunk{i}", path, np.zeros(NUM_LABELS, np.float32)))
+        chunk_list.append((f"chunk{i}", path))
     log(f"features: {chunks} generated 4 s WAV chunks")
     front_end = LogMelSpectrogram(dc.asdict(config))
     in_graph = tf.function(front_end.call, input_signature=[
@@ -675,12 +676,12 @@ def memory_child(spec: dict) -> None:
     import tensorflow as tf  # noqa: F401
 
     from admlc_tf.data.cache import feature_statistics
-    from admlc_tf.data.pipeline import ChunkRows
+    from admlc_tf.data.pipeline import ClipRows
     from admlc_tf.trainer import Trainer, make_strategy
 
     after_import = _status_kb("VmRSS")
     labels = np.load(spec["labels"])
-    rows = ChunkRows(spec["cache"], np.arange(len(labels)), labels)
+    rows = ClipRows(spec["cache"], np.arange(len(labels)), labels)
     mean, variance = feature_statistics(spec["cache"], rows.rows)  # as prepare_data does
     config = with_loss(experiment_config(spec["size"]), adversarial=True, epochs=1)
     predictor, critic = builders(config, rows.num_frames, rows.num_bands, mean, variance, True)

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 
 from admlc_tf.config import (CriticConfig, ExperimentConfig, PredictorConfig, TrainerConfig)
-from admlc_tf.data.pipeline import ChunkRows
+from admlc_tf.data.pipeline import ClipRows
 
 FRAMES, BANDS, LABELS = 40, 8, 7
 
@@ -40,15 +40,23 @@ def learnable_arrays(n: int, seed: int = 0):
     return features.astype(np.float32), labels
 
 
-def write_cache(path: Path, features: np.ndarray) -> Path:
-    """Writes `[n, frames, bands]` features in the layout of `build_feature_cache`."""
+def write_cache(path: Path, features) -> Path:
+    """Writes clips' features in the layout of `build_feature_cache`.
+
+    Args:
+      features: `[n, frames, bands]`, or a list of `[frames_i, bands]` clips of any lengths.
+    """
+    clips = list(features)
+    offsets = np.cumsum([0] + [len(c) for c in clips])
     with h5py.File(path, "w") as f:
-        f.create_dataset("features", data=features, chunks=(1,) + features.shape[1:])
-        f.create_dataset("names", data=np.array([f"chunk{i}" for i in range(len(features))],
+        f.create_dataset("features", data=np.concatenate(clips).astype(np.float32),
+                         chunks=(min(len(c) for c in clips), clips[0].shape[1]))
+        f.create_dataset("offsets", data=offsets.astype(np.int64))
+        f.create_dataset("names", data=np.array([f"chunk{i}" for i in range(len(clips))],
                                                 dtype=object), dtype=h5py.string_dtype())
     return path
 
 
-def learnable_rows(tmp_path: Path, n: int = 64, seed: int = 0) -> ChunkRows:
+def learnable_rows(tmp_path: Path, n: int = 64, seed: int = 0) -> ClipRows:
     features, labels = learnable_arrays(n, seed)
-    return ChunkRows(write_cache(tmp_path / "cache.h5", features), np.arange(n), labels)
+    return ClipRows(write_cache(tmp_path / "cache.h5", features), np.arange(n), labels)

@@ -6,7 +6,7 @@ import keras
 
 from admlc_tf.config import DataConfig
 from admlc_tf.data.demo import generate_demo_dataset
-from admlc_tf.experiment import demo_config, run
+from admlc_tf.recipes.audio import demo_config, run
 from admlc_tf.export import ExportedPredictor
 
 

@@ -131,8 +131,8 @@ class TestNonFiniteGuard:
         features, labels = learnable_arrays(32)
         features[:] = np.nan
         (tmp_path / "bad").mkdir()
-        from admlc_tf.data.pipeline import ChunkRows
-        bad = ChunkRows(write_cache(tmp_path / "bad" / "cache.h5", features), np.arange(32), labels)
+        from admlc_tf.data.pipeline import ClipRows
+        bad = ClipRows(write_cache(tmp_path / "bad" / "cache.h5", features), np.arange(32), labels)
         second = make_trainer(tiny_config(epochs=2, checkpoint_every=2), ["/cpu:0"],
                               run_dir=tmp_path / "run")
         with pytest.raises(AdmlcError, match=r"non-finite loss or gradient at step 5: the last "

@@ -107,4 +107,4 @@ class TestArguments:
         result = run("train.py", "--data-dir", tiny_set, "--out", out, *TINY_MODEL,
                      data_home=tmp_path)
         assert result.returncode == 2
-        assert "loss.lam: 0.5 -> 0.1" in result.stderr and "--force" in result.stderr
+        assert "--lambda: 0.5 -> 0.1" in result.stderr and "--force" in result.stderr

@@ -10,7 +10,7 @@ from sklearn.datasets import make_multilabel_classification
 from admlc_tf.config import CriticConfig, ExperimentConfig, TrainerConfig, VectorConfig
 from admlc_tf.data.vectors import VectorDataset, random_split
 from admlc_tf.predictors import vector
-from admlc_tf.vector_experiment import build_spec, run_split
+from admlc_tf.recipes.vectors import build_spec, run_split
 
 
 def dataset(n=160, d=20, labels=6, seed=0):

@@ -198,6 +198,44 @@ def split(data_dir: str | os.PathLike, fold: int | str,
     return ([c for c in development if c.fold != fold], [c for c in development if c.fold == fold])
 
 
+def split_names(fold: str) -> tuple[str, str]:
+    """(training split, test split) of `DataConfig.fold`: "all" -> ("development",
+    "evaluation"); "K" -> ("train-K", "fold-K")."""
+    if fold == "all":
+        return "development", "evaluation"
+    if fold not in {str(k) for k in range(1, NUM_FOLDS + 1)}:
+        raise DataError(f"data.fold {fold} does not exist: use 1..{NUM_FOLDS} or all")
+    return f"train-{fold}", f"fold-{fold}"
+
+
+SPLITS = ("development", "evaluation", *(f"fold-{k}" for k in range(1, NUM_FOLDS + 1)),
+          *(f"train-{k}" for k in range(1, NUM_FOLDS + 1)))
+
+
+def load_all(data_dir: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> list[Chunk]:
+    """Development then evaluation chunks; a chunk in both lists is refused."""
+    everything = load_development(data_dir, sample_rate) + load_evaluation(data_dir, sample_rate)
+    names = [c.name for c in everything]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})[0]
+        raise DataError(f"chunk {twice} is in both the development and the evaluation list of "
+                        f"{resolve_root(data_dir)}: remove it from one")
+    return everything
+
+
+def in_split(chunk: Chunk, split: str) -> bool:
+    """Whether `chunk` belongs to a named split (`SPLITS`): the development set, the evaluation
+    list, development fold K, or the development set minus fold K."""
+    if split == "evaluation":
+        return chunk.fold is None
+    if chunk.fold is None:
+        return False
+    if split == "development":
+        return True
+    kind, _, k = split.partition("-")
+    return (chunk.fold == int(k)) == (kind == "fold")
+
+
 def write_chunk_csv(path: Path, fields: Mapping[str, str]) -> None:
     """Writes a per-chunk annotation file in the published `key,value` form."""
     with open(path, "w", newline="") as f:

@@ -1,17 +1,22 @@
-"""tf.data input: rows of an HDF5 feature cache -> batches of (features, labels).
+"""tf.data input: clips of an HDF5 feature cache -> batches of (features, labels).
 
 Training streams shuffle row *indices* (8 bytes a row, so every epoch is a full permutation at
-no memory cost) and read each chosen row from the cache with tensorflow-io's HDF5 reader; neither
-the audio nor the feature matrix is ever held in memory, and skipping batches to resume a run
-reads nothing. The small label table lives in the graph. Training streams are infinite,
+no memory cost) and read one training-length segment of each chosen clip from the cache with
+tensorflow-io's HDF5 reader: a clip longer than a segment gives a random crop, drawn from a
+stateless seed keyed by the stream's seed and the example's position in the stream, so the
+crops are the same after a resume. Neither the audio nor the feature matrix is ever held in
+memory, and skipping batches to resume a run reads nothing. Training streams are infinite,
 reshuffled every epoch from a fixed seed and batched at the GLOBAL batch size with
 `drop_remainder=True`, so skipping `n` batches restores a stream's position.
+
+Scoring (validation, evaluation) reads whole clips on the host and tags them as the exported
+waveform signature does: training-length segments with a hop, pooled per label.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import h5py
 import numpy as np
@@ -19,41 +24,119 @@ import tensorflow as tf
 import tensorflow_io as tfio
 
 
-class ChunkRows:
-    """A subset of a feature cache's rows with their labels.
+class ClipRows:
+    """A subset of a feature cache's clips with their labels.
 
     Args:
       cache_path: an HDF5 cache written by `admlc_tf.data.cache.build_feature_cache`.
-      rows: `[n]` row indices into the cache (any order; kept in file order).
-      labels: `[n, n_labels]` multi-hot labels of those rows.
+      rows: `[n]` clip indices into the cache (any order; kept in file order).
+      labels: `[n, n_labels]` multi-hot labels of those clips.
+      segment_frames: frames of one training segment (`FeatureConfig.num_frames`); None: the
+        shortest clip's length (every clip of the cache has at least one segment).
+      hop_frames: hop between the segments of a clip when it is scored; None: a segment.
+      pooling: "max" or "mean" of the segments' probabilities, per label.
+      pad_value: the feature value of silence, used to fill a clip's last scored segment.
     """
 
-    def __init__(self, cache_path: str | Path, rows: Sequence[int], labels: np.ndarray):
+    def __init__(self, cache_path: str | Path, rows: Sequence[int], labels: np.ndarray, *,
+                 segment_frames: int | None = None, hop_frames: int | None = None,
+                 pooling: str = "max", pad_value: float = float(np.log(1e-6))):
         self.cache_path = str(cache_path)
         order = np.argsort(rows, kind="stable")
         self.rows = np.asarray(rows, dtype=np.int64)[order]
         self.labels = np.asarray(labels, dtype=np.float32)[order]
         with h5py.File(self.cache_path, "r") as f:
-            self.total_rows, self.num_frames, self.num_bands = f["features"].shape
+            offsets = f["offsets"][()]
+            self.num_bands = f["features"].shape[1]
+        self.total_rows = len(offsets) - 1
+        self.starts = offsets[self.rows]
+        self.lengths = offsets[self.rows + 1] - self.starts
+        self.num_frames = int(segment_frames or np.diff(offsets).min())
+        self.hop_frames = int(hop_frames or self.num_frames)
+        if pooling not in ("max", "mean"):
+            raise ValueError(f"pooling must be max or mean, got {pooling!r}")
+        self.pooling = pooling
+        self.pad_value = pad_value
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def reader(self):
-        """`position [] int64 -> (features [frames, bands], labels [n_labels])`, for tf.data."""
-        features = tfio.IOTensor.from_hdf5(self.cache_path)("/features")
-        rows, labels = tf.constant(self.rows), tf.constant(self.labels)
+        """`(position [] int64, example [] int64) -> (features [frames, bands], labels [L])`.
 
-        def read(position):
-            row = rows[position]
-            x = features[row:row + 1][0]  # one HDF5 chunk: the cache stores a row per chunk
-            return tf.ensure_shape(x, (self.num_frames, self.num_bands)), labels[position]
+        `example` is the example's index in its stream; it seeds the crop.
+        """
+        features = tfio.IOTensor.from_hdf5(self.cache_path)("/features")
+        starts, lengths = tf.constant(self.starts), tf.constant(self.lengths)
+        labels, frames = tf.constant(self.labels), self.num_frames
+
+        def read(position, example, seed):
+            spare = lengths[position] - frames  # >= 0: the cache pads short clips
+            crop = tf.random.stateless_uniform([], tf.stack([seed, example]), 0, spare + 1,
+                                               dtype=tf.int64)
+            start = starts[position] + crop
+            x = features[start:start + frames]
+            return tf.ensure_shape(x, (frames, self.num_bands)), labels[position]
 
         return read
 
+    def segments(self, index: int, f: h5py.File) -> np.ndarray:
+        """`[segments, frames, bands]`: clip `index` cut as `score` cuts it."""
+        x = f["features"][self.starts[index]:self.starts[index] + self.lengths[index]]
+        return clip_segments(x, self.num_frames, self.hop_frames, self.pad_value)
+
+    def score(self, predict: Callable[[np.ndarray], np.ndarray], batch_size: int) -> np.ndarray:
+        """`[n, n_labels]` clip probabilities: each clip's segments tagged, then pooled.
+
+        Args:
+          predict: `[batch, frames, bands]` -> `[batch, n_labels]` probabilities.
+          batch_size: segments per call of `predict`.
+        """
+        pooled, pending, owners = [], [], []
+
+        def flush():
+            batch = np.concatenate(pending)
+            probabilities = np.concatenate([predict(batch[i:i + batch_size])
+                                            for i in range(0, len(batch), batch_size)])
+            ids = np.concatenate(owners)
+            starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+            if self.pooling == "max":
+                pooled.append(np.maximum.reduceat(probabilities, starts, axis=0))
+            else:
+                counts = np.diff(np.r_[starts, len(ids)])[:, None]
+                pooled.append(np.add.reduceat(probabilities, starts, axis=0) / counts)
+            pending.clear()
+            owners.clear()
+
+        with h5py.File(self.cache_path, "r") as f:
+            count = 0
+            for i in range(len(self)):
+                segments = self.segments(i, f)
+                pending.append(segments)
+                owners.append(np.full(len(segments), i))
+                count += len(segments)
+                if count >= batch_size:  # whole clips per flush: pooling never splits a clip
+                    flush()
+                    count = 0
+            if pending:
+                flush()
+        return np.concatenate(pooled).astype(np.float32)
+
+
+def clip_segments(frames: np.ndarray, segment: int, hop: int, pad_value: float) -> np.ndarray:
+    """Cuts `[n_frames, bands]` into `[count, segment, bands]`, count = 1 + ceil((n - segment) /
+    hop) segments covering the clip; the last is filled with `pad_value` (silence), as the
+    exported waveform signature zero-pads the audio of its last segment."""
+    n = len(frames)
+    count = 1 + max(0, -(-(n - segment) // hop))
+    padded = np.full((segment + (count - 1) * hop, frames.shape[1]), pad_value, np.float32)
+    padded[:n] = frames[:len(padded)]
+    index = np.arange(count)[:, None] * hop + np.arange(segment)[None, :]  # [count, segment]
+    return padded[index]
+
 
 class ArrayRows:
-    """In-memory examples (feature vectors) with the same interface as `ChunkRows`.
+    """In-memory examples (feature vectors) with the same interface as `ClipRows`.
 
     Args:
       features: `[n, dims]` float32.
@@ -70,42 +153,42 @@ class ArrayRows:
         return len(self.labels)
 
     def reader(self):
-        """`position [] int64 -> (features [dims], labels [n_labels])`, for tf.data."""
+        """`(position, example, seed) -> (features [dims], labels [n_labels])`, for tf.data."""
         features, labels = tf.constant(self.features), tf.constant(self.labels)
-        return lambda position: (features[position], labels[position])
+        return lambda position, example, seed: (features[position], labels[position])
+
+    def score(self, predict: Callable[[np.ndarray], np.ndarray], batch_size: int) -> np.ndarray:
+        """`[n, n_labels]` probabilities, in row order."""
+        return np.concatenate([predict(self.features[i:i + batch_size])
+                               for i in range(0, len(self), batch_size)]).astype(np.float32)
 
 
-def _read(positions: tf.data.Dataset, rows: ChunkRows | ArrayRows) -> tf.data.Dataset:
-    # Rows are read in parallel but delivered in order (map is deterministic by default), so a
-    # seeded stream stays reproducible.
-    return positions.map(rows.reader(), num_parallel_calls=tf.data.AUTOTUNE)
-
-
-def training_stream(rows: ChunkRows | ArrayRows, *, batch_size: int, seed: int,
+def training_stream(rows: ClipRows | ArrayRows, *, batch_size: int, seed: int,
                     skip_batches: int = 0) -> tf.data.Dataset:
     """An endless stream of shuffled global batches, a fresh full permutation every epoch.
 
     Args:
       rows: the training rows.
       batch_size: the GLOBAL batch size (split across replicas later).
-      seed: shuffle seed; the sequence of batches is a function of it alone.
+      seed: shuffle and crop seed; the sequence of batches is a function of it alone.
       skip_batches: batches to skip, to resume a stream where a checkpoint left it.
     """
     if len(rows) < batch_size:
         raise ValueError(f"the training split has {len(rows)} examples, fewer than the batch size "
-                         f"{batch_size}: lower --batch-size")
+                         f"{batch_size}: lower trainer.batch_size")
     positions = tf.data.Dataset.range(len(rows)).shuffle(len(rows), seed=seed,
                                                          reshuffle_each_iteration=True)
-    positions = positions.batch(batch_size, drop_remainder=True).repeat().skip(skip_batches)
-    ds = _read(positions.unbatch(), rows).batch(batch_size, drop_remainder=True)
+    batches = positions.batch(batch_size, drop_remainder=True).repeat().enumerate()
+    examples = batches.skip(skip_batches).flat_map(
+        lambda index, batch: tf.data.Dataset.from_tensor_slices(
+            (batch, index * batch_size + tf.range(batch_size, dtype=tf.int64))))
+    read, seed = rows.reader(), tf.constant(seed, tf.int64)
+    # Rows are read in parallel but delivered in order (map is deterministic by default), so a
+    # seeded stream stays reproducible.
+    ds = examples.map(lambda position, example: read(position, example, seed),
+                      num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder=True)
     # Multi-worker: one HDF5 file cannot be split by file, so every worker reads the stream and
     # keeps its share of each global batch (DATA sharding). Mirrored strategies ignore this.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
-
-
-def evaluation_batches(rows: ChunkRows | ArrayRows, *, batch_size: int) -> tf.data.Dataset:
-    """One ordered pass in batches (the last may be short); labels follow `rows.labels`."""
-    return _read(tf.data.Dataset.range(len(rows)), rows).batch(batch_size).prefetch(
-        tf.data.AUTOTUNE)

@@ -41,6 +41,9 @@ import tensorflow as tf
 
 from admlc_tf.config import PredictorConfig
 
+# The layers whose shape follows the label set (new when fine-tuning on other labels).
+HEAD_LAYERS = ("window_logits",)
+
 
 @keras.saving.register_keras_serializable(package="admlc_tf")
 class FrameWindows(keras.layers.Layer):

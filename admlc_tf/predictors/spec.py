@@ -24,12 +24,15 @@ class PredictorSpec:
         and whatever `loss` needs. It shares its layers with `predictor`. None: train `predictor`.
       output: "logits" (probabilities are their sigmoid) or "scores" (label scores regressed onto
         {0, 1}, as Deep-CPLST decodes them; probabilities are the scores clipped to [0, 1]).
+      head_layers: names of the layers whose shape follows the label set: fine-tuning on other
+        labels builds them new and loads every other layer. Empty: the last layer.
     """
 
     predictor: keras.Model
     loss: Callable
     training_model: Optional[keras.Model] = None
     output: str = "logits"
+    head_layers: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.output not in OUTPUT_KINDS:

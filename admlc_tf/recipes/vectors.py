@@ -1,9 +1,10 @@
-"""Feature-vector tagging: one split, or the paper's Table 2 protocol (what `--task features` runs).
+"""The feature-vector task: one split, or the paper's Table 2 protocol (`task` "features").
 
-The same Algorithm 1 trainer as audio, with a dense critic. The protocol draws r examples for
-training + validation and tests on the rest, R times with recorded seeds; every deep model is run
-plain ("Ori.") and adversarial ("AD") on the same splits, beside two scikit-learn peers a user
-would try first (a multi-label MLPClassifier and one-vs-rest logistic regression).
+Two recipes of the one run lifecycle (`admlc_tf.lifecycle`): `VectorRecipe` trains and exports
+one model; `ProtocolRecipe` draws r examples for training + validation and tests on the rest, R
+times with recorded seeds, running every deep model plain ("Ori.") and adversarial ("AD") on the
+same splits beside two scikit-learn peers a user would try first (a multi-label MLPClassifier
+and one-vs-rest logistic regression). The same Algorithm 1 trainer as audio, with a dense critic.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import csv
 import dataclasses
 import functools
 import io
-import math
-import os
 import warnings
 from pathlib import Path
 from typing import Optional, Sequence
@@ -27,59 +26,38 @@ from admlc_tf.data.pipeline import ArrayRows
 from admlc_tf.data.vectors import (VectorDataset, load_vectors, random_split,
                                    train_validation_split)
 from admlc_tf.errors import AdmlcError
-from admlc_tf.files import run_folder_lock, write_json_atomic, write_text_atomic
+from admlc_tf.files import write_json_atomic, write_text_atomic
+from admlc_tf.lifecycle import Fitted
 from admlc_tf.metrics import binarize, micro_f1, macro_f1, multilabel_report
-from admlc_tf.predictors import vector
+from admlc_tf.predictors import registry
 from admlc_tf.predictors.spec import PredictorSpec
 
 PEERS = ("mlp", "logreg")
 
 
 def validate(config: ExperimentConfig) -> None:
-    multi = config.runtime.strategy == "multi-worker" or (
-        config.runtime.strategy == "auto" and "cluster" in os.environ.get("TF_CONFIG", ""))
-    if multi:
-        raise AdmlcError("--task features trains on one machine: unset TF_CONFIG or pass "
-                         "--strategy mirrored")
     from admlc_tf.trainer import check_precision
 
     check_precision(config.trainer.precision)
     v = config.vectors
     if not v.data_path:
-        raise AdmlcError("--task features needs --data PATH (an .arff, .npz, .h5 or .mat file)")
-    if v.model not in vector.MODELS:
-        raise AdmlcError(f"--model {v.model} is not known: use one of {', '.join(vector.MODELS)}")
+        raise AdmlcError("task features needs vectors.data_path (an .arff, .npz, .h5 or .mat "
+                         "file)")
+    registry.check(config.model_name, registry.VECTORS)
     if v.bpmll_loss not in ("bpmll", "l2"):
-        raise AdmlcError(f"--bpmll-loss {v.bpmll_loss} is not known: use bpmll or l2")
+        raise AdmlcError(f"vectors.bpmll_loss {v.bpmll_loss} is not known: use bpmll or l2")
     if v.threshold not in ("fixed", "per_label", "top_k"):
-        raise AdmlcError(f"--threshold {v.threshold} is not known: use fixed, per_label or top_k")
+        raise AdmlcError(f"vectors.threshold {v.threshold} is not known: use fixed, per_label "
+                         "or top_k")
     if not 0 < v.validation_fraction < 1:
-        raise AdmlcError(f"--validation-fraction {v.validation_fraction} must be in (0, 1)")
+        raise AdmlcError(f"vectors.validation_fraction {v.validation_fraction} must be in (0, 1)")
 
 
 def build_spec(config: ExperimentConfig, model: str, features: np.ndarray,
                labels: np.ndarray) -> PredictorSpec:
-    """A fresh predictor for the fitting split `features [n, d]`, `labels [n, L]`."""
-    v = config.vectors
-    d, num_labels = features.shape[1], labels.shape[1]
-    stats = dict(feature_mean=features.mean(0), feature_variance=features.var(0) + 1e-6)
-    if model == "warp":
-        return vector.build_mlp(d, num_labels, hidden_units=v.hidden_units, dropout=v.dropout,
-                                loss="warp", name="warp", **stats)
-    if model == "bpmll":
-        return vector.build_bpmll(d, num_labels, hidden_fraction=v.bpmll_hidden_fraction,
-                                  loss=v.bpmll_loss, **stats)
-    if model == "deep-cplst":
-        dims = v.cplst_dims or math.ceil(0.8 * num_labels)
-        projection, label_mean = vector.cplst_projection(features, labels, dims=dims)
-        return vector.build_deep_cplst(d, num_labels, projection=projection,
-                                       label_mean=label_mean, hidden_units=v.hidden_units,
-                                       dropout=v.dropout, **stats)
-    if model == "c2ae":
-        return vector.build_c2ae(d, num_labels, hidden_units=v.hidden_units,
-                                 latent_dims=v.c2ae_latent or math.ceil(0.8 * num_labels), alpha=v.c2ae_alpha,
-                                 lagrange=v.c2ae_lagrange, **stats)
-    raise AdmlcError(f"--model {model} is not known: use one of {', '.join(vector.MODELS)}")
+    """A fresh registry predictor `model` for the fitting split `features [n, d]`,
+    `labels [n, L]`."""
+    return registry.build(model, config, registry.PredictorInputs.from_arrays(features, labels))
 
 
 def f1_metric(labels: np.ndarray, probabilities: np.ndarray) -> dict:
@@ -117,7 +95,8 @@ def _report(config, test_labels, test_scores, val_labels, val_scores) -> dict:
 
 def run_split(config: ExperimentConfig, data: VectorDataset, train_idx: np.ndarray,
               test_idx: np.ndarray, *, model: str, adversarial: bool, seed: int,
-              run_dir: Optional[str] = None, verbose: bool = False) -> SplitResult:
+              run_dir: Optional[str] = None, verbose: bool = False,
+              strategy=None) -> SplitResult:
     """Trains one deep model on `train_idx` (minus a validation part) and tests on `test_idx`."""
     from admlc_tf.trainer import Trainer, make_strategy
 
@@ -130,7 +109,7 @@ def run_split(config: ExperimentConfig, data: VectorDataset, train_idx: np.ndarr
     critic = functools.partial(build_critic, (data.features.shape[1],), data.labels.shape[1],
                                config=config.critic, feature_mean=x_fit.mean(0),
                                feature_variance=x_fit.var(0) + 1e-6)
-    trainer = Trainer(config, make_strategy(config.runtime),
+    trainer = Trainer(config, strategy or make_strategy(config.runtime),
                       build_predictor=functools.partial(build_spec, config, model, x_fit, y_fit),
                       build_critic=critic, run_dir=run_dir)
     validation = ArrayRows(data.features[val_idx], data.labels[val_idx])
@@ -178,37 +157,70 @@ def _train_count(config: ExperimentConfig, n: int) -> int:
     size = config.vectors.train_size
     count = int(round(size * n)) if size < 1 else int(size)
     if not 2 <= count < n:
-        raise AdmlcError(f"--train-size {size} leaves {n - count} of {n} examples for testing: "
+        raise AdmlcError(f"vectors.train_size {size} leaves {n - count} of {n} examples for testing: "
                          "choose a size between 2 and n - 1 (or a fraction)")
     return count
 
 
-def run_vectors(config: ExperimentConfig, verbose: bool = True) -> dict:
-    """One model on one random split (seed `trainer.seed`); exports the predictor."""
-    from admlc_tf.export import export_predictor
+@dataclasses.dataclass
+class VectorData:
+    """A feature-vector data set and the split of one run."""
 
-    validate(config)
-    data = load_vectors(config.vectors.data_path, labels_xml=config.vectors.labels_xml)
-    train_idx, test_idx = random_split(len(data.labels), _train_count(config, len(data.labels)),
-                                       seed=config.trainer.seed)
-    Path(config.out_dir).mkdir(parents=True, exist_ok=True)
-    with run_folder_lock(config.out_dir):
-        config.save(Path(config.out_dir) / "config.json")
-        result = run_split(config, data, train_idx, test_idx, model=config.vectors.model,
-                           adversarial=config.loss.adversarial, seed=config.trainer.seed,
-                           run_dir=config.out_dir, verbose=verbose)
-    spec = result.trainer.task.spec
-    export = export_predictor(spec.predictor, base_dir=config.export_dir, name=config.name,
-                              label_names=data.label_names, metadata={"config": config.to_dict()},
-                              output=spec.output)
-    results = {**result.report, "n_test": len(test_idx), "history": result.history,
-               "export": str(export)}
-    write_json_atomic(Path(config.out_dir) / "results.json", results)
-    print(format_report(result.report, title=f"{config.vectors.model} "
-                        f"({'AD' if config.loss.adversarial else 'Ori.'}) on {len(test_idx)} "
-                        f"test examples of {data.source}"))
-    print(f"Exported the predictor to {export}")
-    return results
+    dataset: VectorDataset
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+
+
+class VectorRecipe:
+    """One model on one random split (seed `trainer.seed`), exported."""
+
+    multi_worker = False
+
+    @staticmethod
+    def protocol() -> "ProtocolRecipe":
+        return ProtocolRecipe()
+
+    def validate(self, config):
+        validate(config)
+
+    def prepare(self, config, run_dir, verbose) -> VectorData:
+        data = load_vectors(config.vectors.data_path, labels_xml=config.vectors.labels_xml)
+        n = len(data.labels)
+        return VectorData(data, *random_split(n, _train_count(config, n),
+                                              seed=config.trainer.seed))
+
+    def run_files(self, data) -> dict:
+        return {}
+
+    def fit(self, config, data: VectorData, strategy, run_dir, verbose, build_predictor,
+            restore_dir) -> Fitted:
+        result = run_split(config, data.dataset, data.train_idx, data.test_idx,
+                           model=config.model_name, adversarial=config.loss.adversarial,
+                           seed=config.trainer.seed, run_dir=run_dir, verbose=verbose,
+                           strategy=strategy)
+        return Fitted(result.trainer, result.history, {"report": result.report})
+
+    def report(self, config, data: VectorData, fitted: Fitted, announce: bool) -> dict:
+        report = {**fitted.extra["report"], "n_test": len(data.test_idx)}
+        if announce:
+            print(format_report(report, title=f"{config.model_name} "
+                                f"({'AD' if config.loss.adversarial else 'Ori.'}) on "
+                                f"{len(data.test_idx)} test examples of {data.dataset.source}"))
+        return report
+
+    def export(self, config, data: VectorData, fitted: Fitted):
+        from admlc_tf.export import export_predictor
+
+        spec = fitted.trainer.task.spec
+        return export_predictor(spec.predictor, base_dir=config.export_dir, name=config.name,
+                                label_names=data.dataset.label_names,
+                                metadata={"config": config.to_dict()}, output=spec.output)
+
+    def plot(self, data, fitted: Fitted, report: dict, plots_dir):
+        from admlc_tf import plots
+
+        if fitted.history:
+            plots.plot_training_curves(fitted.history, path=plots_dir / "training_curves.png")
 
 
 def format_report(report: dict, title: str = "") -> str:
@@ -221,44 +233,68 @@ def format_report(report: dict, title: str = "") -> str:
     return "\n".join(lines)
 
 
-def run_protocol(config: ExperimentConfig, models: Sequence[str] = vector.MODELS,
-                 peers: Sequence[str] = PEERS, verbose: bool = True) -> dict:
-    """The Table 2 protocol: R random splits x (models x {Ori., AD} + peers).
+class ProtocolRecipe(VectorRecipe):
+    """The Table 2 protocol: R random splits x (models x {Ori., AD} + peers); exports nothing.
 
     Writes `<out_dir>/protocol.json` (every split's reports and seeds) and
-    `<out_dir>/protocol.csv` (mean and standard deviation per system and metric), prints the table
-    in the paper's shape, and returns the JSON content.
+    `<out_dir>/protocol.csv` (mean and standard deviation per system and metric), and prints
+    the table in the paper's shape.
     """
-    validate(config)
-    data = load_vectors(config.vectors.data_path, labels_xml=config.vectors.labels_xml)
-    n = len(data.labels)
-    count = _train_count(config, n)
-    systems = [(m, ad) for m in models for ad in (False, True)]
-    runs = {name: [] for name in [_system_name(m, ad) for m, ad in systems] + list(peers)}
-    seeds = [config.trainer.seed + i for i in range(config.vectors.repeats)]
-    for repeat, seed in enumerate(seeds):
-        train_idx, test_idx = random_split(n, count, seed=seed)
-        for model, adversarial in systems:
-            if verbose:
-                print(f"split {repeat + 1}/{len(seeds)} (seed {seed}): "
-                      f"{_system_name(model, adversarial)}", flush=True)
-            result = run_split(config, data, train_idx, test_idx, model=model,
-                               adversarial=adversarial, seed=seed)
-            runs[_system_name(model, adversarial)].append(result.report)
-        for peer in peers:
-            runs[peer].append(run_peer(config, data, train_idx, test_idx, peer=peer,
-                                       seed=seed).report)
-    summary = {name: _mean_std(reports) for name, reports in runs.items()}
-    results = {"data": str(data.source), "n_examples": n, "train_size": count,
-               "seeds": seeds, "thresholding": config.vectors.threshold, "summary": summary,
-               "runs": runs}
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    config.save(out / "config.json")
-    write_json_atomic(out / "protocol.json", results)
-    write_text_atomic(out / "protocol.csv", _summary_csv(summary))
-    print(format_protocol_table(summary, models, peers, dataset=Path(data.source).stem,
-                                repeats=len(seeds)))
+
+    def __init__(self, models: Sequence[str] = registry.names(registry.VECTORS),
+                 peers: Sequence[str] = PEERS):
+        self.models, self.peers = tuple(models), tuple(peers)
+
+    def fit(self, config, data: VectorData, strategy, run_dir, verbose, build_predictor,
+            restore_dir) -> Fitted:
+        data = data.dataset
+        n = len(data.labels)
+        count = _train_count(config, n)
+        systems = [(m, ad) for m in self.models for ad in (False, True)]
+        runs = {name: [] for name in [_system_name(m, ad) for m, ad in systems] + list(self.peers)}
+        seeds = [config.trainer.seed + i for i in range(config.vectors.repeats)]
+        for repeat, seed in enumerate(seeds):
+            train_idx, test_idx = random_split(n, count, seed=seed)
+            for model, adversarial in systems:
+                if verbose:
+                    print(f"split {repeat + 1}/{len(seeds)} (seed {seed}): "
+                          f"{_system_name(model, adversarial)}", flush=True)
+                result = run_split(config, data, train_idx, test_idx, model=model,
+                                   adversarial=adversarial, seed=seed, strategy=strategy)
+                runs[_system_name(model, adversarial)].append(result.report)
+            for peer in self.peers:
+                runs[peer].append(run_peer(config, data, train_idx, test_idx, peer=peer,
+                                           seed=seed).report)
+        summary = {name: _mean_std(reports) for name, reports in runs.items()}
+        results = {"data": str(data.source), "n_examples": n, "train_size": count,
+                   "seeds": seeds, "thresholding": config.vectors.threshold, "summary": summary,
+                   "runs": runs}
+        write_json_atomic(Path(run_dir) / "protocol.json", results)
+        write_text_atomic(Path(run_dir) / "protocol.csv", _summary_csv(summary))
+        return Fitted(None, [], {"results": results, "repeats": len(seeds),
+                                 "dataset": Path(data.source).stem})
+
+    def report(self, config, data, fitted: Fitted, announce: bool) -> dict:
+        extra = fitted.extra
+        if announce:
+            print(format_protocol_table(extra["results"]["summary"], self.models, self.peers,
+                                        dataset=extra["dataset"], repeats=extra["repeats"]))
+        return extra["results"]
+
+    def export(self, config, data, fitted):
+        return None
+
+    def plot(self, data, fitted, report, plots_dir):
+        pass
+
+
+def run_protocol(config: ExperimentConfig, models: Sequence[str] = registry.names(registry.VECTORS),
+                 peers: Sequence[str] = PEERS, verbose: bool = True) -> dict:
+    """`admlc_tf.lifecycle.run` with the protocol recipe; returns protocol.json's content."""
+    from admlc_tf import lifecycle
+
+    results = lifecycle.run(config, recipe=ProtocolRecipe(models, peers), verbose=verbose)
+    results.pop("history", None)
     return results
 
 

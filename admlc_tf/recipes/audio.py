@@ -1,0 +1,205 @@
+"""The audio task: a labelled audio collection -> log-mel -> Algorithm 1 -> EER/AUC/AP -> export.
+
+One recipe for CHiME-Home (DCASE 2016 Task 4) and every other layout of `admlc_tf.data.layouts`;
+`admlc_tf.lifecycle.run` drives it. Notebooks use `demo_config`, `prepare_data` and
+`model_builders` directly.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Optional
+
+from admlc_tf.config import CriticConfig, ExperimentConfig, PredictorConfig, TrainerConfig
+from admlc_tf.data import audio
+from admlc_tf.data.audio import AudioData
+from admlc_tf.errors import AdmlcError
+from admlc_tf.lifecycle import Fitted
+from admlc_tf.losses import SUPERVISED_LOSSES
+from admlc_tf.predictors import registry
+from admlc_tf.reports import format_tagging_table, tagging_report
+
+LAYOUTS = ("chime-home", "fsd50k", "desed", "csv")
+
+
+def demo_config() -> ExperimentConfig:
+    """The defaults of `python train.py` without --data-dir: the generated demo set, a small
+    CGRNN and critic, and a schedule that finishes in a few minutes on two CPU cores."""
+    return ExperimentConfig(
+        name="cgrnn-demo",
+        predictor=PredictorConfig(window_hop=27, conv_filters=(16, 16), gru_units=(32,),
+                                  dense_units=32),
+        critic=CriticConfig(representation_units=(16, 32), embedding_units=32, label_units=16,
+                            fusion_units=(32,)),
+        trainer=TrainerConfig(epochs=40, batch_size=32, critic_batch=32,
+                              critic_pretrain_steps=50, checkpoint_every=100),
+    )
+
+
+def prepare_data(config: ExperimentConfig, verbose: bool = True,
+                 run_dir: Optional[Path] = None) -> AudioData:
+    """Reads the data set, its splits (the run folder's splits.csv when resuming) and features."""
+    splits = Path(run_dir) / "splits.csv" if run_dir else None
+    return audio.prepare(config, splits_file=splits, verbose=verbose)
+
+
+def model_builders(config: ExperimentConfig, data: AudioData, source=None):
+    """Zero-argument builders of the predictor (`config.model`) and the critic (None for the
+    plain baseline). With `source` (fine-tuning), the predictor takes its standardisation."""
+    from admlc_tf.critic import build_critic
+
+    shape = (config.features.num_frames, config.features.n_mels)
+    mean, variance = data.feature_mean, data.feature_variance
+    if source is not None and source.feature_mean is not None:
+        mean, variance = source.feature_mean, source.feature_variance
+    inputs = registry.PredictorInputs(shape, len(data.label_names), mean, variance)
+    predictor = functools.partial(registry.build, config.model_name, config, inputs)
+    critic = None
+    if config.loss.adversarial:
+        critic = functools.partial(build_critic, shape, len(data.label_names),
+                                   config=config.critic, feature_mean=data.feature_mean,
+                                   feature_variance=data.feature_variance)
+    return predictor, critic
+
+
+def _with_initial_weights(build, config: ExperimentConfig, data: AudioData, source):
+    """Wraps a predictor builder so the built predictor starts from `source`'s weights."""
+    from admlc_tf.finetune import load_weights
+    from admlc_tf.predictors.spec import PredictorSpec
+
+    def build_and_load():
+        spec = build()
+        model = spec.predictor if isinstance(spec, PredictorSpec) else spec
+        heads = spec.head_layers if isinstance(spec, PredictorSpec) else ()
+        load_weights(model, source, head_layers=heads,
+                     same_labels=source.label_names == list(data.label_names))
+        return spec
+
+    return build_and_load
+
+
+class AudioRecipe:
+    """The audio task for `admlc_tf.lifecycle.run`."""
+
+    multi_worker = True
+
+    def validate(self, config: ExperimentConfig) -> None:
+        from admlc_tf.trainer import check_precision
+
+        data = config.data
+        if data.layout is not None and data.layout not in LAYOUTS:
+            raise AdmlcError(f"data.layout {data.layout} is not known: use one of "
+                             f"{', '.join(LAYOUTS)}")
+        if data.fold != "all" and not data.fold.isdigit():
+            raise AdmlcError(f"data.fold {data.fold} is not a fold: use an integer or all")
+        if data.audio_dir and not data.labels_file:
+            raise AdmlcError("data.audio_dir is the audio of data.labels_file: pass both")
+        registry.check(config.model_name, registry.AUDIO)
+        if config.loss.supervised not in SUPERVISED_LOSSES:
+            raise AdmlcError(f"loss.supervised {config.loss.supervised} is not known: use one of "
+                             f"{', '.join(SUPERVISED_LOSSES)}")
+        if config.serving.pooling not in ("max", "mean"):
+            raise AdmlcError(f"serving.pooling {config.serving.pooling} is not known: use max "
+                             "or mean")
+        if config.serving.hop_seconds <= 0:
+            raise AdmlcError(f"serving.hop_seconds {config.serving.hop_seconds} must be positive")
+        trainer = config.trainer
+        check_precision(trainer.precision)
+        for field in ("epochs", "batch_size", "critic_batch", "critic_every"):
+            if getattr(trainer, field) < 1:
+                raise AdmlcError(f"trainer.{field} {getattr(trainer, field)} must be at least 1")
+        if trainer.freeze_epochs < 0 or (trainer.freeze_epochs and not trainer.init_from):
+            raise AdmlcError("trainer.freeze_epochs freezes a fine-tuned predictor: pass "
+                             "trainer.init_from too, and a count of at least 0")
+
+    def prepare(self, config, run_dir, verbose):
+        return prepare_data(config, verbose, run_dir)
+
+    def run_files(self, data: AudioData) -> dict:
+        from admlc_tf.files import write_text_atomic
+        from admlc_tf.finetune import RUN_FILE, run_file
+
+        files = {RUN_FILE: lambda path: write_text_atomic(path, run_file(
+            data.label_names, data.feature_mean, data.feature_variance))}
+        if data.assignment is not None:
+            files["splits.csv"] = data.write_splits
+        return files
+
+    def fit(self, config, data: AudioData, strategy, run_dir, verbose, build_predictor,
+            restore_dir) -> Fitted:
+        from admlc_tf.trainer import Trainer
+
+        source = None
+        if config.trainer.init_from:
+            from admlc_tf.finetune import check_features, load_source
+
+            source = load_source(config.trainer.init_from)
+            check_features(source, config.features)
+        predictor, critic = model_builders(config, data, source)
+        if build_predictor:
+            predictor = functools.partial(build_predictor, data)
+        if source is not None:
+            predictor = _with_initial_weights(predictor, config, data, source)
+        trainer = Trainer(config, strategy, build_predictor=predictor, build_critic=critic,
+                          run_dir=run_dir, restore_dir=restore_dir)
+        if verbose:
+            loss = config.loss.supervised.upper()
+            mode = (f"AD-{loss} (lambda={config.loss.lam}, critic every "
+                    f"{config.trainer.critic_every} step(s))" if config.loss.adversarial
+                    else f"{loss} (no critic)")
+            print(f"Training {config.model_name} with {mode} on {len(data.train)} clips of "
+                  f"{data.source} ({len(data.label_names)} labels), "
+                  f"{trainer.strategy.num_replicas_in_sync} replica(s)")
+        history = trainer.fit(data.train, data.validation, verbose=verbose)
+        return Fitted(trainer, history)
+
+    def report(self, config, data: AudioData, fitted: Fitted, announce: bool) -> dict:
+        test = data.test
+        scores = fitted.trainer.predict(test)
+        report = tagging_report(test.labels, scores, data.label_names, split=data.test_split,
+                                n_chunks=data.layout == "chime-home")
+        fitted.extra["scores"] = scores
+        if announce:
+            print(format_tagging_table(report, title=f"{config.model_name} on {data.test_split} "
+                                       f"({report['n_clips']} clips)"))
+        return report
+
+    def export(self, config, data: AudioData, fitted: Fitted) -> Path:
+        from admlc_tf.export import export_predictor
+
+        from admlc_tf.data.collection import splits_text
+
+        assets = {}
+        if data.assignment is not None:
+            assets["splits.csv"] = splits_text(data.assignment)
+        return export_predictor(fitted.trainer.predictor, base_dir=config.export_dir,
+                                name=config.name, label_names=data.label_names,
+                                metadata={"config": config.to_dict()}, features=config.features,
+                                hop_seconds=config.serving.hop_seconds,
+                                pooling=config.serving.pooling, assets=assets)
+
+    def plot(self, data: AudioData, fitted: Fitted, report: dict, plots_dir: Path) -> None:
+        from admlc_tf import plots
+
+        if fitted.history:
+            plots.plot_training_curves(fitted.history, path=plots_dir / "training_curves.png")
+        plots.plot_roc_with_eer(data.test.labels, fitted.extra["scores"], data.label_names,
+                                path=plots_dir / "roc_eer.png")
+
+
+def run(config: ExperimentConfig, verbose: bool = True, build_predictor=None,
+        force: bool = False, plots_dir: Optional[str] = None) -> dict:
+    """`admlc_tf.lifecycle.run` for the audio task (kept for notebooks and scripts).
+
+    Args:
+      build_predictor: your own predictor instead of `config.model`: called with the prepared
+        `AudioData` (`data.train.num_frames`, `data.train.num_bands`, `data.label_names`,
+        `data.feature_mean`, `data.feature_variance`), it returns any Keras model mapping
+        "features" `[batch, frames, bands]` raw log-mel to `[batch, len(data.label_names)]`
+        logits (no final sigmoid).
+    """
+    from admlc_tf import lifecycle
+
+    return lifecycle.run(config, recipe=AudioRecipe(), verbose=verbose, force=force,
+                         plots_dir=plots_dir, build_predictor=build_predictor)
