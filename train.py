@@ -46,6 +46,11 @@ FLAGS = {
                "CHiME-Home: 1..5 trains on the other development folds and validates on this "
                "one, all trains on the development set and tests on the evaluation list; "
                "other layouts: K validates on fold K of a fold column (default all)"),
+    "--validation-fold": ("data", "validation_fold", int,
+                          "CHiME-Home with --fold all: train on the development set minus this "
+                          "fold and validate on it; the evaluation list is then only the final "
+                          "test (default: validation scores on the evaluation list, monitoring "
+                          "only)"),
     "--cache-dir": ("data", "cache_dir", str,
                     "feature cache folder (default $ADMLC_DATA_HOME/features, "
                     "~/.cache/admlc-tf/features)"),
@@ -60,8 +65,9 @@ FLAGS = {
     "--epochs": ("trainer", "epochs", int, "passes over the training split"),
     "--batch-size": ("trainer", "batch_size", int,
                      "N: global batch size, split across devices"),
-    "--lr": ("trainer", "learning_rate", float, "Adam learning rate of the predictor (1e-3)"),
-    "--critic-lr": ("trainer", "critic_learning_rate", float, "Adam learning rate of the critic"),
+    "--optimizer": ("trainer", "optimizer", str, "adam (default) or sgd, for both models"),
+    "--lr": ("trainer", "learning_rate", float, "learning rate of the predictor (1e-3)"),
+    "--critic-lr": ("trainer", "critic_learning_rate", float, "learning rate of the critic"),
     "--seed": ("trainer", "seed", int, "seed of weights, shuffling and pre-training pairs (0)"),
     "--checkpoint-every": ("trainer", "checkpoint_every", int,
                            "steps between checkpoints; a killed run resumes from the last one"),

@@ -64,6 +64,10 @@ class DataConfig:
         fold; "all" trains on the whole development set and tests on the evaluation list.
         Other layouts: "K" validates on the clips of `fold` K (a `fold` column); "all" uses
         the data's split or a stratified one.
+      validation_fold: CHiME-Home with fold "all": train on the development set minus this
+        fold and validate on it (per-epoch scores, and anything chosen on validation data),
+        leaving the evaluation list for the final score alone. None: the per-epoch scores are
+        computed on the evaluation list and are for monitoring only.
       cache_dir: where the HDF5 feature caches live; None means `$ADMLC_DATA_HOME/features`
         (default `~/.cache/admlc-tf/features`).
     """
@@ -74,6 +78,7 @@ class DataConfig:
     audio_dir: Optional[str] = None
     labels: Optional[tuple[str, ...]] = None
     fold: str = "all"
+    validation_fold: Optional[int] = None
     cache_dir: Optional[str] = None
 
 
@@ -147,8 +152,11 @@ class TrainerConfig:
       critic_pretrain_steps: critic steps on compatible / incompatible pairs before Algorithm 1.
       flip_prob: in pre-training, the chance of flipping each label entry of an incompatible
         pair, on top of the one entry that is always flipped.
-      learning_rate: Adam learning rate of the predictor.
-      critic_learning_rate: Adam learning rate of the critic.
+      optimizer: "adam" or "sgd" (plain gradient descent: its updates are linear in the
+        gradient, which makes equivalence tests sensitive to any mis-scaled loss), for both
+        models.
+      learning_rate: learning rate of the predictor.
+      critic_learning_rate: learning rate of the critic.
       seed: seeds weights, shuffling and pre-training pairs.
       checkpoint_every: steps between checkpoints (the last step is always saved).
       log_every: steps between TensorBoard scalars.
@@ -166,6 +174,7 @@ class TrainerConfig:
     critic_every: int = 1
     critic_pretrain_steps: int = 100
     flip_prob: float = 0.1
+    optimizer: str = "adam"
     learning_rate: float = 1e-3
     critic_learning_rate: float = 1e-3
     seed: int = 0
@@ -199,8 +208,9 @@ class VectorConfig:
     Attributes:
       data_path: the data file: Mulan/MEKA `.arff`, `.npz`/`.h5` with X and Y, or `.mat`.
       labels_xml: Mulan's label XML for an `.arff` (default: beside it, same stem).
-      hidden_units: hidden layers of the Deep-CPLST regressor, the WARP MLP and the C2AE
-        encoders (BP-MLL has its own single layer).
+      hidden_units: hidden layers of the Deep-CPLST regressor, the WARP MLP and C2AE's Fx (the
+        authors' demo uses 512, 512; Fe and Fd use one layer of the last width; BP-MLL has its
+        own single layer).
       dropout: dropout after each hidden layer of Deep-CPLST and WARP.
       bpmll_hidden_fraction: BP-MLL's hidden width as a fraction of the input dimension.
       bpmll_loss: "bpmll" (pairwise exponential) or "l2".
@@ -208,8 +218,11 @@ class VectorConfig:
         largest of Chen & Lin's settings.
       c2ae_latent: C2AE's latent size; 0 means 80% of the labels (rounded up), the authors'
         reduction rate.
-      c2ae_alpha: C2AE's weight of the output loss (2.0 in the authors' demo).
-      c2ae_lagrange: C2AE's weight of the orthogonality constraint.
+      c2ae_alpha: C2AE's alpha as in the authors' code: the output loss is weighted
+        1/(5 alpha) (`DCCA_grad.m` divides its gradient by alpha, and `BR_error.m`'s gradient
+        lacks the factor 5); 2.0 in their demo, i.e. a weight of 0.1.
+      c2ae_lagrange: C2AE's weight of the orthogonality constraint ||X^T X - I||^2 +
+        ||E^T E - I||^2 on the unnormalised batch Gram matrices (0.5 in `CORR_error.m`).
       train_size: r, examples drawn for training + validation (a fraction if below 1); the rest
         are the test set.
       validation_fraction: part of those r held out to tune thresholds.

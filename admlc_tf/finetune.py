@@ -59,6 +59,9 @@ def load_source(path: str | Path) -> Source:
         if not (assets / PREDICTOR_FILE).is_file():
             raise AdmlcError(f"trainer.init_from {path} has no assets/{PREDICTOR_FILE} (exported "
                              "by an older version): pass its run folder instead")
+        # The custom layers register themselves with Keras when their modules are imported.
+        from admlc_tf.predictors import cgrnn, crnn_attention  # noqa: F401
+
         model = keras.models.load_model(assets / PREDICTOR_FILE, compile=False)
         metadata = json.loads((assets / "export_config.json").read_text())
         standardize = _standardization(model)

@@ -85,9 +85,6 @@ def tag_files(paths: Sequence[str | Path], *, model_path: str | Path, threshold:
     records = []
     for i, path in enumerate(files):
         waveform, original_rate = read_clip(path, rate)
-        if original_rate:
-            print(f"note: {path} is at {original_rate} Hz; resampled to {rate} Hz",
-                  file=sys.stderr)
         probabilities = model.tag_waveforms(waveform[None])["probabilities"].numpy()[0]
         records.append({
             "file": str(path), "seconds": round(len(waveform) / rate, 3),
@@ -96,6 +93,11 @@ def tag_files(paths: Sequence[str | Path], *, model_path: str | Path, threshold:
             "resampled_from": original_rate})
         if progress:
             progress.update(i + 1)
+    resampled = [r for r in records if r["resampled_from"]]
+    if resampled:  # one line, not one per file: a folder of 44.1 kHz files is common
+        rates = sorted({r["resampled_from"] for r in resampled})
+        print(f"note: resampled {len(resampled)} of {len(records)} file(s) from "
+              f"{', '.join(map(str, rates))} Hz to the model's {rate} Hz", file=sys.stderr)
     print(format_tags(records, model.label_names))
     if csv_path:
         _write_csv(csv_path, records, model.label_names)

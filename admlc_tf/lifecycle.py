@@ -112,12 +112,12 @@ def run(config: ExperimentConfig, *, recipe: Optional[Recipe] = None, verbose: b
       build_predictor: your own predictor instead of `config.model`: called with the prepared
         data, it returns a Keras model (logits out) or a `PredictorSpec`.
     """
-    from admlc_tf.trainer import is_chief, make_strategy
+    from admlc_tf.trainer import cluster_from_environment, is_chief, make_strategy
 
     recipe = recipe or recipe_for(config)
     recipe.validate(config)
     if not recipe.multi_worker and (config.runtime.strategy == "multi-worker" or (
-            config.runtime.strategy == "auto" and _cluster_in_environment())):
+            config.runtime.strategy == "auto" and cluster_from_environment())):
         raise AdmlcError(f"task {config.task} trains on one machine: unset TF_CONFIG or set "
                          "runtime.strategy to mirrored")
     strategy = make_strategy(config.runtime)  # first: a multi-worker strategy sets up TF
@@ -138,12 +138,6 @@ def run(config: ExperimentConfig, *, recipe: Optional[Recipe] = None, verbose: b
             write(run_dir / name)
         return _fit_report_export(config, recipe, data, strategy, run_dir, verbose,
                                   build_predictor, plots_dir)
-
-
-def _cluster_in_environment() -> bool:
-    import os
-
-    return "cluster" in os.environ.get("TF_CONFIG", "")
 
 
 def _run_as_worker(config, recipe, strategy, build_predictor) -> dict:

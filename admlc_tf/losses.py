@@ -229,6 +229,109 @@ def bpmll(labels, logits):
     return tf.math.divide_no_nan(tf.reduce_sum(pair_loss, axis=[1, 2]), n_pairs)  # [batch]
 
 
+def c2ae_ranking(labels, logits):
+    """C2AE's output loss, as the authors' code computes it (`BR_error.m` of chihkuanyeh/C2AE).
+
+    Runs on each replica. The authors' decoder Fd ends in a sigmoid, `p = sigmoid(logit)`, and
+    the loss of an example is the mean over its (positive k, negative l) label pairs of
+    `exp(-5 (p_k - p_l))` (5 is "a fixed parameter ... throughout all experiments"). We take
+    the logits and apply that sigmoid here, so `p` is exactly their decoder output. Their
+    targets are `y - 0.5` when the label matrix has no negative entry ({0, 1} labels), and a
+    label is positive where the shifted target is > 0, negative where it is < 0; for our
+    {0, 1} labels that is `y > 0.5` / `y < 0.5`. (The shift only selects the pairs; the scores
+    `p` are not shifted. Their other mode, {-1, 0, +1} labels with 0 for a missing label, is
+    not supported.) The label-correlation matrix `w` that `BR_error.m` receives is computed in
+    `DCCAtrain_SGD.m` but never used by the loss, so it is left out. `p_k - p_l` is in
+    `[-1, 1]`, so every term is in `[exp(-5), exp(5)]`: the loss never overflows.
+
+    Normalisation: by the number of pairs `|Y_i| |Ybar_i|`, as `BR_error.m` (`err ./ num`). An
+    example with no positive or no negative label has no pairs and loss 0, and no gradient, as
+    in `BR_error.m` (its pair matrix is empty, so `e = sum(sum([])) = 0` and `g = 0`).
+
+    Note on the gradient: `BR_error.m` returns `g_k = -sum_l exp(-5 (p_k - p_l)) / num`, which
+    is this loss's gradient divided by 5 (the chain-rule factor of `exp(-5 x)` is missing).
+    `admlc_tf.predictors.vector.build_c2ae` puts that 1/5 into the term's weight.
+
+    Formula:
+    ```python
+    p[i, j] = sigmoid(z[i, j])
+    loss[i] = 1 / (|Y_i| |Ybar_i|) * sum_{k in Y_i} sum_{l in Ybar_i} exp(-5 (p[i, k] - p[i, l]))
+    ```
+
+    Args:
+        labels: Ground-truth label vectors in [0, 1]; positive where `labels > 0.5`, negative
+            where `labels < 0.5`. shape = `[batch, n_labels]`.
+        logits: The decoder's logits `z` (its sigmoid is the authors' output `p`).
+            shape = `[batch, n_labels]`.
+
+    Returns:
+        The per-example loss, float32, in `[exp(-5), exp(5)]` (or 0 without pairs).
+        shape = `[batch]`.
+
+    Example:
+
+    >>> # p = sigmoid(log 3) = 0.75 on the positive, sigmoid(-log 3) = 0.25 on the negative.
+    >>> c2ae_ranking([[1., 0.]], [[1.0986123, -1.0986123]])  # exp(-5 * 0.5)
+    <tf.Tensor: ... numpy=array([0.0821], dtype=float32)>
+    """
+    p = tf.sigmoid(tf.cast(logits, tf.float32))  # [batch, n_labels]
+    shifted = tf.cast(labels, tf.float32) - 0.5  # [batch, n_labels]
+    positive = tf.cast(shifted > 0.0, tf.float32)  # [batch, n_labels]
+    negative = tf.cast(shifted < 0.0, tf.float32)  # [batch, n_labels]
+    pair_mask = positive[:, :, None] * negative[:, None, :]  # [batch, n_labels, n_labels]
+    pair_loss = tf.exp(-5.0 * (p[:, :, None] - p[:, None, :])) * pair_mask
+    n_pairs = tf.reduce_sum(positive, axis=1) * tf.reduce_sum(negative, axis=1)  # [batch]
+    return tf.math.divide_no_nan(tf.reduce_sum(pair_loss, axis=[1, 2]), n_pairs)  # [batch]
+
+
+def c2ae_latent(latent_x, latent_y, lagrange=0.5):
+    """C2AE's latent loss, as the authors' code computes it (`CORR_error.m`), per example.
+
+    Runs on each replica. On a batch of n codes `X = Fx(x)` and `E = Fe(y)` (`[n, K]`), the
+    authors' loss is
+
+        ||X - E||_F^2 + lagrange * (||X^T X - I||_F^2 + ||E^T E - I||_F^2)
+
+    with `lagrange = 0.5`: a sum over the batch for the first term (no division by n), and
+    the orthogonality constraint on the batch's UNnormalised Gram matrices `X^T X` (a sum of n
+    outer products, so it asks for codes of norm about `sqrt(K / n)`: its meaning depends on
+    the batch size, 500 in the authors' demo). The constraint is a statistic of the whole
+    batch, not of one example: here it is the batch the function sees (the replica's batch
+    under `tf.distribute`, like unsynchronised batch normalisation), and each example carries
+    `1 / n` of it, so the sum of the returned vector is exactly the authors' loss on that
+    batch. The training step divides that sum by the global batch size
+    (`tf.nn.compute_average_loss`), which scales every term alike and keeps the authors'
+    relative weights.
+
+    Formula:
+    ```python
+    loss[i] = ||X[i] - E[i]||^2 + lagrange * (||X^T X - I||^2 + ||E^T E - I||^2) / n
+    ```
+
+    Args:
+        latent_x: `Fx(x)`, the feature encoder's codes. shape = `[batch, K]`.
+        latent_y: `Fe(y)`, the label encoder's codes. shape = `[batch, K]`.
+        lagrange: The weight of the constraint (`lambda = 0.5` in `CORR_error.m`).
+
+    Returns:
+        The per-example loss, float32, summing to the authors' batch loss. shape = `[batch]`.
+
+    Example:
+
+    >>> # One example, K = 1: (0.5 - 0)^2 + 0.5 * ((0.25 - 1)^2 + (0 - 1)^2) = 1.15625.
+    >>> c2ae_latent([[0.5]], [[0.]])
+    <tf.Tensor: ... numpy=array([1.1562], dtype=float32)>
+    """
+    latent_x = tf.cast(latent_x, tf.float32)
+    latent_y = tf.cast(latent_y, tf.float32)
+    distance = tf.reduce_sum(tf.square(latent_x - latent_y), axis=-1)  # [batch]
+    eye = tf.eye(tf.shape(latent_x)[-1])  # [K, K]
+    constraint = (tf.reduce_sum(tf.square(tf.matmul(latent_x, latent_x, transpose_a=True) - eye))
+                  + tf.reduce_sum(tf.square(tf.matmul(latent_y, latent_y, transpose_a=True) - eye)))
+    batch = tf.cast(tf.shape(latent_x)[0], tf.float32)
+    return distance + lagrange * constraint / batch  # [batch]
+
+
 def l2(labels, logits):
     """Squared error between `sigmoid(logit)` and the labels, averaged over labels.
 

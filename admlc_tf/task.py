@@ -22,6 +22,15 @@ def _average(per_example: tf.Tensor, global_batch_size: int) -> tf.Tensor:
     return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
 
 
+def _regularization(model: keras.Model) -> tf.Tensor:
+    """The model's own losses (`kernel_regularizer`, `add_loss`), divided by the replica count
+    so that the all-reduced gradient holds them once."""
+    if not model.losses:
+        return tf.constant(0.0)
+    return tf.nn.scale_regularization_loss(tf.add_n([tf.cast(l, tf.float32)
+                                                     for l in model.losses]))
+
+
 def _gradients(tape, optimizer, loss, variables) -> list:
     # d(scale * loss) = scale * d(loss): `scale_loss` is the identity except for a
     # LossScaleOptimizer (mixed_float16), whose apply_gradients divides the scale out again.
@@ -53,12 +62,15 @@ class AdmlcTask:
       batch_size: N, the global predictor batch.
       critic_batch: M, the global batch of ground-truth pairs.
       flip_prob: pre-training: extra chance of flipping each label entry of a perturbed pair.
+      label_sets: `[K, n_labels]` the distinct label vectors of the training split, from which
+        pre-training draws "another example's labels" (None: perturbed vectors only).
     """
 
     def __init__(self, spec: PredictorSpec, critic: Optional[keras.Model], *,
                  predictor_optimizer: keras.optimizers.Optimizer,
                  critic_optimizer: Optional[keras.optimizers.Optimizer],
-                 lam: float, batch_size: int, critic_batch: int, flip_prob: float):
+                 lam: float, batch_size: int, critic_batch: int, flip_prob: float,
+                 label_sets=None):
         self.spec = spec
         self.critic = critic
         self.predictor_optimizer = predictor_optimizer
@@ -67,6 +79,7 @@ class AdmlcTask:
         self.batch_size = batch_size
         self.critic_batch = critic_batch
         self.flip_prob = flip_prob
+        self.label_sets = None if label_sets is None else tf.constant(label_sets, tf.float32)
 
     @property
     def predictor(self) -> keras.Model:
@@ -95,7 +108,7 @@ class AdmlcTask:
             outputs, per_example = self.spec.forward(x, y, training=True)  # [local_batch, ...]
             y_hat = self.spec.probabilities(outputs)  # [local_batch, n_labels]
             sup_loss = _average(per_example, self.batch_size)
-            loss = sup_loss
+            loss = sup_loss + _regularization(self.spec.trained_model)
             if self.adversarial:
                 # The critic is frozen here: training=False, and only predictor variables move.
                 s_pred = self._critic_logits(x, y_hat, training=False)  # [local_batch]
@@ -126,7 +139,8 @@ class AdmlcTask:
             s_pred = self._critic_logits(x, y_hat, training=True)
             s_gt = self._critic_logits(x_gt, y_gt, training=True)
             loss = (_average(score_cross_entropy(s_pred, 0.0), self.batch_size)
-                    + _average(score_cross_entropy(s_gt, 1.0), self.critic_batch))
+                    + _average(score_cross_entropy(s_gt, 1.0), self.critic_batch)
+                    + _regularization(self.critic))
         variables = self.critic.trainable_variables
         gradients = _gradients(tape, self.critic_optimizer, loss, variables)
         nonfinite = _apply(self.critic_optimizer, gradients, variables)
@@ -151,39 +165,74 @@ class AdmlcTask:
         nonfinite = logs["nonfinite_gradients"] + critic_logs["nonfinite_gradients"]
         return {**logs, **critic_logs, "nonfinite_gradients": nonfinite}
 
+    def incompatible_labels(self, y: tf.Tensor, seed: tf.Tensor):
+        """The two kinds of incompatible label vectors of pre-training; runs on each replica.
+
+        Both differ from `y` in every row, and depend only on the seed and each example's
+        position in the GLOBAL batch, never on how the batch is split across devices: the
+        random draws are made for the whole global batch on every replica, which keeps its own
+        rows.
+
+        - "other": a label vector of another training example, drawn uniformly from the
+          training split's distinct label vectors other than the example's own (a perturbed
+          vector when the split has a single distinct one).
+        - "perturbed": `y` with one random entry flipped (a label added or removed), plus every
+          other entry flipped with probability `flip_prob`.
+
+        Args:
+          y: `[local_batch, n_labels]` ground truth.
+          seed: `[2]` int32 stateless seed (the trainer's seed and the pre-training step).
+
+        Returns:
+          other, perturbed: each `[local_batch, n_labels]`.
+        """
+        context = tf.distribute.get_replica_context()
+        local, num_labels = tf.shape(y)[0], tf.shape(y)[1]
+        rows = context.replica_id_in_sync_group * local + tf.range(local)  # global positions
+        pick_seed, flip_seed, other_seed = tf.unstack(tf.random.experimental.stateless_split(
+            seed, 3))
+        width = self.critic_batch
+        picked = tf.gather(tf.random.stateless_uniform([width], pick_seed, 0, num_labels,
+                                                       dtype=tf.int32), rows)
+        extra = tf.gather(tf.random.stateless_uniform([width, num_labels], flip_seed), rows)
+        flips = tf.maximum(tf.one_hot(picked, num_labels, dtype=y.dtype),
+                           tf.cast(extra < self.flip_prob, y.dtype))
+        perturbed = tf.abs(y - flips)  # [local_batch, n_labels]
+        if self.label_sets is None or self.label_sets.shape[0] < 2:
+            return perturbed, perturbed
+        sets = self.label_sets  # [K, n_labels]
+        count = sets.shape[0]
+        own = tf.argmax(tf.cast(tf.reduce_all(tf.equal(y[:, None, :], sets[None]), -1),
+                                tf.int32), axis=1, output_type=tf.int32)  # [local_batch]
+        draw = tf.gather(tf.random.stateless_uniform([width], other_seed, 0, count - 1,
+                                                     dtype=tf.int32), rows)
+        draw = draw + tf.cast(draw >= own, tf.int32)  # skips the example's own label vector
+        return tf.gather(sets, draw), perturbed
+
     def critic_pretrain_step(self, x: tf.Tensor, y: tf.Tensor, seed: tf.Tensor):
         """Critic pre-training on compatible and incompatible pairs; runs on each replica.
 
-        Compatible pairs (x_i, y_i) regress to 1. Two kinds of incompatible pairs regress to 0,
-        with half the weight each so both classes weigh the same: (x_i, y_j), another example's
-        labels (the batch rolled by one), and y_i with one random entry flipped (a label added
-        or removed) plus every other entry flipped with probability `flip_prob`.
+        Compatible pairs (x_i, y_i) regress to 1. The two kinds of incompatible pairs of
+        `incompatible_labels` regress to 0, with half the weight each so both classes weigh the
+        same.
 
         Args:
           x: `[local_batch, ...]` inputs.
           y: `[local_batch, n_labels]` ground truth.
-          seed: `[2]` int32 stateless seed; the replica id is folded in.
+          seed: `[2]` int32 stateless seed.
 
         Returns:
           Scalars `pretrain_loss`, `critic_score_gt` and `critic_score_incompatible`.
         """
-        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-        seed = tf.random.experimental.stateless_fold_in(seed, replica)
-        pick_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        num_labels = tf.shape(y)[1]
-        picked = tf.one_hot(tf.random.stateless_uniform(tf.shape(y)[:1], pick_seed, 0, num_labels,
-                                                        dtype=tf.int32), num_labels)
-        extra = tf.cast(tf.random.stateless_uniform(tf.shape(y), flip_seed) < self.flip_prob,
-                        y.dtype)
-        perturbed = tf.abs(y - tf.maximum(picked, extra))  # [local_batch, n_labels]
-        other = tf.roll(y, shift=1, axis=0)
+        other, perturbed = self.incompatible_labels(y, seed)
         with tf.GradientTape() as tape:
             s_true = self._critic_logits(x, y, training=True)
             s_other = self._critic_logits(x, other, training=True)
             s_perturbed = self._critic_logits(x, perturbed, training=True)
             loss = (_average(score_cross_entropy(s_true, 1.0), self.critic_batch)
                     + 0.5 * _average(score_cross_entropy(s_other, 0.0), self.critic_batch)
-                    + 0.5 * _average(score_cross_entropy(s_perturbed, 0.0), self.critic_batch))
+                    + 0.5 * _average(score_cross_entropy(s_perturbed, 0.0), self.critic_batch)
+                    + _regularization(self.critic))
         variables = self.critic.trainable_variables
         gradients = _gradients(tape, self.critic_optimizer, loss, variables)
         nonfinite = _apply(self.critic_optimizer, gradients, variables)

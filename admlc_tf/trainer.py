@@ -12,7 +12,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import keras
 import numpy as np
@@ -31,7 +31,7 @@ STRATEGIES = ("auto", "mirrored", "multi-worker", "one-device")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
-def _cluster_from_environment() -> dict:
+def cluster_from_environment() -> dict:
     try:
         return json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
     except json.JSONDecodeError:
@@ -48,9 +48,9 @@ def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
     if kind not in STRATEGIES:
         raise AdmlcError(f"--strategy {kind} is not known: use one of {', '.join(STRATEGIES)}")
     if kind == "auto":
-        kind = "multi-worker" if _cluster_from_environment() else "mirrored"
+        kind = "multi-worker" if cluster_from_environment() else "mirrored"
     if kind == "multi-worker":
-        if not _cluster_from_environment():
+        if not cluster_from_environment():
             raise AdmlcError("--strategy multi-worker needs TF_CONFIG to name the cluster and "
                              "this worker's task: set it on every worker")
         # AUTO picks NCCL all-reduce between GPUs and ring all-reduce on CPUs.
@@ -77,9 +77,15 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
-def mean_eer_metric(labels: np.ndarray, probabilities: np.ndarray) -> dict:
-    """The default validation metric: `{"val_mean_eer": mean of the defined per-label EERs}`."""
-    return {"val_mean_eer": float(np.nanmean(per_label_eer(labels, probabilities)))}
+def mean_eer_metric(labels: np.ndarray, probabilities: np.ndarray,
+                    label_names: Optional[Sequence[str]] = None) -> dict:
+    """The default validation metric: `{"val_mean_eer": mean of the defined per-label EERs}`,
+    and with `label_names` each label's as `val_eer/<name>` (TensorBoard groups them)."""
+    eers = per_label_eer(labels, probabilities)
+    values = {"val_mean_eer": float(np.nanmean(eers)) if np.any(~np.isnan(eers)) else math.nan}
+    for name, value in zip(label_names or (), eers):
+        values[f"val_eer/{name}"] = float(value)
+    return values
 
 
 def check_precision(precision: str) -> None:
@@ -107,8 +113,11 @@ def _build_models(config: ExperimentConfig, build_predictor, build_critic):
     return spec, critic
 
 
-def _optimizer(learning_rate: float, precision: str) -> keras.optimizers.Optimizer:
-    optimizer = keras.optimizers.Adam(learning_rate)
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
+
+
+def _optimizer(kind: str, learning_rate: float, precision: str) -> keras.optimizers.Optimizer:
+    optimizer = OPTIMIZERS[kind](learning_rate)
     if precision == "mixed_float16":
         # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -142,15 +151,20 @@ class Trainer:
         self.strategy = strategy
         train = config.trainer
         check_precision(train.precision)
+        if train.optimizer not in OPTIMIZERS:
+            raise AdmlcError(f"trainer.optimizer {train.optimizer} is not known: use one of "
+                             f"{', '.join(OPTIMIZERS)}")
         with strategy.scope():
             # Seeds Python, NumPy and Keras globally: the initial weights follow from the seed.
             keras.utils.set_random_seed(train.seed)
             spec, critic = _build_models(config, build_predictor, build_critic)
-            predictor_optimizer = _optimizer(train.learning_rate, train.precision)
+            predictor_optimizer = _optimizer(train.optimizer, train.learning_rate,
+                                             train.precision)
             predictor_optimizer.build(spec.trained_model.trainable_variables)
             critic_optimizer = None
             if critic is not None:
-                critic_optimizer = _optimizer(train.critic_learning_rate, train.precision)
+                critic_optimizer = _optimizer(train.optimizer, train.critic_learning_rate,
+                                              train.precision)
                 critic_optimizer.build(critic.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.pretrain_step = tf.Variable(0, dtype=tf.int64, trainable=False,
@@ -178,6 +192,7 @@ class Trainer:
                                                       max_to_keep=3)
         self._frozen = False
         self._build_step_functions()
+        self._build_other_functions()
 
     @property
     def predictor(self) -> keras.Model:
@@ -188,6 +203,7 @@ class Trainer:
         return self.task.critic
 
     def _build_step_functions(self):
+        """The update graphs; traced anew when `_freeze_body` changes the trainable set."""
         strategy, task = self.strategy, self.task
 
         # Each call is one graph: when the critic steps, both updates run in one graph with no
@@ -201,6 +217,13 @@ class Trainer:
         def adversarial_step(x, y, x_gt, y_gt):
             return _sum(strategy, strategy.run(task.adversarial_step, args=(x, y, x_gt, y_gt)))
 
+        self.predictor_step = predictor_step
+        self.adversarial_step = adversarial_step
+
+    def _build_other_functions(self):
+        """The graphs that do not depend on which predictor variables train."""
+        strategy, task = self.strategy, self.task
+
         @tf.function
         def critic_pretrain_step(x, y, seed):
             return _sum(strategy, strategy.run(task.critic_pretrain_step, args=(x, y, seed)))
@@ -209,8 +232,6 @@ class Trainer:
         def predict_step(x):
             return task.predict_step(x)
 
-        self.predictor_step = predictor_step
-        self.adversarial_step = adversarial_step
         self.critic_pretrain_step = critic_pretrain_step
         self._predict_step = predict_step
 
@@ -274,6 +295,8 @@ class Trainer:
 
         critic_batches_used = int(self.pretrain_step.numpy())
         if self.critic is not None:
+            # Pre-training's "another example's labels" come from the split's label vectors.
+            self.task.label_sets = tf.constant(np.unique(train_rows.labels, axis=0))
             critic_batches_used += int(self.step.numpy()) // cfg.critic_every
             critic_stream = self._distribute(training_stream(
                 train_rows, batch_size=cfg.critic_batch, seed=cfg.seed + 1,

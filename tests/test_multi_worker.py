@@ -32,8 +32,10 @@ def free_ports(n):
 
 
 def write_config(path: Path, data_dir: Path, out: Path, strategy: str) -> Path:
-    # No dropout and no critic pre-training: both draw per-replica randomness (dropout masks,
-    # labels rolled within a replica's batch) that a different replica layout changes.
+    # No dropout: its masks are per-replica randomness that a different replica layout changes.
+    # Critic pre-training is on: its incompatible pairs depend only on each example's position
+    # in the global batch (AdmlcTask.incompatible_labels). SGD: updates linear in the gradients,
+    # so a mis-scaled term on either layout shows in the weights (Adam's first steps would not).
     config = ExperimentConfig(
         name="mw", out_dir=str(out), export_dir=str(out.parent / f"{out.name}-models"),
         data=DataConfig(data_dir=str(data_dir)),
@@ -41,11 +43,22 @@ def write_config(path: Path, data_dir: Path, out: Path, strategy: str) -> Path:
                                   dense_units=8, dropout=0.0),
         critic=CriticConfig(representation_units=(4,), embedding_units=8, label_units=4,
                             fusion_units=(8,)),
-        trainer=TrainerConfig(epochs=2, batch_size=8, critic_batch=8, critic_pretrain_steps=0,
-                              checkpoint_every=1000),
+        trainer=TrainerConfig(epochs=2, batch_size=8, critic_batch=8, critic_pretrain_steps=3,
+                              optimizer="sgd", learning_rate=0.1, critic_learning_rate=0.1,
+                              checkpoint_every=1000, log_every=1),
         runtime=RuntimeConfig(strategy=strategy))
     config.save(path)
     return path
+
+
+def step_logs(run_dir: Path) -> dict:
+    """{(tag, step): value} of every per-step TensorBoard scalar, pre-training included."""
+    logs = {}
+    for path in sorted((run_dir / "train").glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                logs[value.tag, event.step] = float(tf.make_ndarray(value.tensor))
+    return logs
 
 
 def weights(run_dir: Path) -> dict:
@@ -86,9 +99,21 @@ def test_two_workers_equal_one_process(tmp_path):
     assert "Exported the predictor" not in outputs[1][0]
     assert not (tmp_path / "mw-models" / "mw" / "2").exists()  # one export, by the chief
 
-    replicas = [json.loads((tmp_path / run / "results.json").read_text())["replicas"]
-                for run in ("single", "mw")]
-    assert replicas == [1, 2]
+    results = [json.loads((tmp_path / run / "results.json").read_text())
+               for run in ("single", "mw")]
+    assert [r["replicas"] for r in results] == [1, 2]
+    expected_history, history = (r["history"] for r in results)
+    assert [h["epoch"] for h in history] == [h["epoch"] for h in expected_history] == [1, 2]
+    for expected_epoch, epoch in zip(expected_history, history):
+        assert set(epoch) == set(expected_epoch)
+        for name, value in expected_epoch.items():
+            assert epoch[name] == pytest.approx(value, rel=1e-4, abs=1e-6, nan_ok=True), name
+    expected_logs, logs = step_logs(tmp_path / "single"), step_logs(tmp_path / "mw")
+    assert set(logs) == set(expected_logs)
+    assert {step for tag, step in logs if tag.startswith("pretrain/")} == {1, 2, 3}
+    assert {step for tag, step in logs if tag == "critic_loss"} == set(range(1, STEPS + 1))
+    for key, value in expected_logs.items():
+        assert logs[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
     expected, got = weights(tmp_path / "single"), weights(tmp_path / "mw")
     assert set(got) == set(expected)
     for name, value in expected.items():

@@ -18,7 +18,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 NOTEBOOK_NAMES = ["01_quickstart.ipynb", "02_dcase2016_table1.ipynb",
-                  "03_image_tagging_table2.ipynb", "04_your_own_predictor.ipynb"]
+                  "03_image_tagging_table2.ipynb", "04_your_own_predictor.ipynb",
+                  "05_your_own_audio.ipynb"]
 FLOW = ["Setup", "Data", "Model", "Train", "Inference"]  # STYLE.md (g), after keras-io examples
 CELL_TIMEOUT = 300  # seconds per cell
 
@@ -145,6 +146,49 @@ class TestYourOwnPredictorNotebook:
         assert (out / "training_curves.png").is_file()
         assert (tmp_path / "models" / "my-predictor" / "1" / "saved_model.pb").is_file()
         assert 'Model: "my_predictor"' in _text(nb)  # the user's model, summarised
+
+
+@pytest.mark.slow
+class TestYourOwnAudioNotebook:
+    def test_runs_top_to_bottom(self, tmp_path, kernel_env):
+        """No DATA_DIR: the notebook generates the labels.csv example set (and the DESED one
+        for fine-tuning) under the kernel's data home, trains, tags and fine-tunes."""
+        from admlc_tf.data.collection import assign_splits, splits_text
+        from admlc_tf.data.examples import EXAMPLES_VERSION, LABELS, example_labels
+        from admlc_tf.data.layouts import load_collection
+
+        out, models = tmp_path / "own-audio", tmp_path / "models"
+        nb = execute("05_your_own_audio.ipynb",
+                     dict(OUT_DIR=str(out), EXPORT_DIR=str(models), N_CLIPS=20,
+                          FINETUNE_EPOCHS=1, **TINY_TRAINING, **TINY_CGRNN),
+                     kernel_env)
+        text = _text(nb)
+        for label in LABELS:  # the Data section's tables show every example label
+            assert label in text
+        export = models / "own-audio" / "1"
+        labels = (export / "assets" / "labels.txt").read_text().splitlines()
+        assert labels == example_labels("csv")  # the sorted example labels, as output order
+        assert f"labels.txt: {labels}" in text  # what the Inference section printed
+        # the export's splits are the ones assign_splits makes (and the notebook tabulated)
+        examples = Path(kernel_env["ADMLC_DATA_HOME"]) / "examples"
+        data_dir = examples / f"csv-20-clips-seed-0-v{EXAMPLES_VERSION}"
+        assignment = assign_splits(load_collection(data_dir), seed=0)
+        assert (export / "assets" / "splits.csv").read_text() == splits_text(assignment)
+        assert (out / "train" / "results.json").is_file()
+        assert "AUC" in text and "AP" in text and "EER" in text  # the report table
+        test_clips = [name for name, split in assignment.items() if split == "test"][:4]
+        tagged = [line.split(": tagged ")[0] for line in text.splitlines() if ": tagged " in line]
+        assert tagged == test_clips  # tag_files ran on test clips, one record per file, in order
+        # fine-tuning: from the first export, two of the DESED set's labels, in the given order
+        tuned = models / "own-audio-finetuned" / "1"
+        assert (tuned / "assets" / "labels.txt").read_text().splitlines() == [
+            "Speech", "Dog bark"]
+        config = json.loads((out / "finetune" / "config.json").read_text())
+        assert config["trainer"]["init_from"] == str(export)
+        assert config["trainer"]["freeze_epochs"] == 1
+        assert Path(config["data"]["data_dir"]).name == f"desed-20-clips-seed-1-v{EXAMPLES_VERSION}"
+        results = json.loads((out / "finetune" / "results.json").read_text())
+        assert list(results["eer"]) == ["Speech", "Dog bark"]
 
 
 class TestCommittedNotebooks:

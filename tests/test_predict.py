@@ -49,8 +49,9 @@ def test_tags_files_and_folders_of_any_length_and_rate(audio_model, tmp_path):
     result = predict("--model", audio_model, single, clips, "--csv", tmp_path / "t.csv",
                      "--json", tmp_path / "t.json", "--quiet")
     assert result.returncode == 0, result.stderr
-    assert f"note: {single} is at 44100 Hz; resampled to 16000 Hz" in result.stderr
+    assert "note: resampled 1 of 3 file(s) from 44100 Hz to the model's 16000 Hz" in result.stderr
     records = json.loads((tmp_path / "t.json").read_text())["files"]
+    assert [r["resampled_from"] for r in records] == [44100, None, None]
     assert [r["file"] for r in records] == [str(single), str(clips / "four.wav"),
                                            str(clips / "sub" / "short.wav")]
     assert [r["seconds"] for r in records] == [10.0, 4.0, 1.0]

@@ -39,6 +39,7 @@ class AudioData:
       assignment: clip name -> split, written as splits.csv (None for CHiME-Home).
       feature_mean, feature_variance: `[bands]` statistics of the training clips' frames.
       config: the experiment the rows are cut for (segment length, scoring hop and pooling).
+      initial: with `trainer.init_from`, the `admlc_tf.finetune.Source` to start from.
     """
 
     source: Path
@@ -54,6 +55,7 @@ class AudioData:
     feature_mean: np.ndarray
     feature_variance: np.ndarray
     config: ExperimentConfig
+    initial: Optional[object] = None
 
     def rows(self, split: str) -> ClipRows:
         """The clips of a named split, cut and scored as the export's waveform signature does."""
@@ -69,6 +71,13 @@ class AudioData:
                         segment_frames=features.num_frames, hop_frames=max(1, hop),
                         pooling=serving.pooling,
                         pad_value=float(np.log(features.log_offset)))
+
+    @property
+    def monitoring_only(self) -> bool:
+        """True when the per-epoch validation scores are computed on the test split itself
+        (CHiME-Home's evaluation list or fold without `validation_fold`): they are for watching
+        training, and nothing may be chosen on them."""
+        return self.validation_split == self.test_split
 
     @property
     def train(self) -> ClipRows:
@@ -110,6 +119,9 @@ def prepare(config: ExperimentConfig, *, splits_file: Optional[str | Path] = Non
         layout = data.layout or ("csv" if data.labels_file else detect_layout(source))
     if layout == "chime-home":
         return _prepare_chime_home(config, source, verbose)
+    if data.validation_fold is not None:
+        raise DataError(f"data.validation_fold is for CHiME-Home; {source} has a {layout} layout: "
+                        "use its val split, or data.fold with a fold column")
     clips = load_collection(source if data.data_dir else None, layout=layout,
                             labels_file=data.labels_file, audio_dir=data.audio_dir)
     if splits_file is not None and Path(splits_file).is_file():
@@ -136,13 +148,19 @@ def prepare(config: ExperimentConfig, *, splits_file: Optional[str | Path] = Non
 def _prepare_chime_home(config: ExperimentConfig, source: Path, verbose: bool) -> AudioData:
     everything = chime_home.load_all(source, config.features.sample_rate)
     train_split, test_split = chime_home.split_names(config.data.fold)
+    validation_split = test_split  # monitoring only: nothing is chosen on it
+    if config.data.validation_fold is not None:
+        if config.data.fold != "all":
+            raise DataError("data.validation_fold holds a development fold out of training: "
+                            "use it with data.fold all")
+        train_split, validation_split = chime_home.split_names(str(config.data.validation_fold))
     members = {s: np.array([i for i, c in enumerate(everything) if chime_home.in_split(c, s)],
                            dtype=np.int64) for s in chime_home.SPLITS}
     return _with_features(config, [(c.name, c.wav_path) for c in everything],
                           source=chime_home.resolve_root(source), layout="chime-home",
                           label_names=list(chime_home.LABELS),
                           labels=np.stack([c.labels for c in everything]), members=members,
-                          train_split=train_split, validation_split=test_split,
+                          train_split=train_split, validation_split=validation_split,
                           test_split=test_split, assignment=None, verbose=verbose)
 
 

@@ -210,12 +210,17 @@ def _parse_fold(collection: Collection, fold: str) -> int:
 
 
 def check_assignment(assignment: Mapping[str, str], source) -> None:
-    """Raises DataError when no clip is assigned to train."""
+    """Raises DataError when no clip is assigned to train, or none to val or test (nothing to
+    score the run on)."""
+    counts = ", ".join(f"{sum(s == split for s in assignment.values())} {split}"
+                       for split in SPLITS)
     if "train" not in assignment.values():
-        counts = ", ".join(f"{sum(s == split for s in assignment.values())} {split}"
-                           for split in SPLITS)
         raise DataError(f"{source} has no training clips ({counts}): mark some clips train, or "
                         f"add clips without a split ({NUM_FOLDS}+ are needed to make val and test)")
+    if not {"val", "test"} & set(assignment.values()):
+        raise DataError(f"{source} has no clips to score the run on ({counts}): mark some clips "
+                        f"val or test, or add clips ({NUM_FOLDS}+ without a split make val and "
+                        "test)")
 
 
 def splits_text(assignment: Mapping[str, str]) -> str:

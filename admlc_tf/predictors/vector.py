@@ -11,11 +11,30 @@ Each builder returns a `PredictorSpec`: the exported Keras model plus its superv
   onto the top-k directions of conditional principal label space transformation (CPLST), a deep
   network regresses the projection, and the decoder maps it back; trained with the squared
   error in the projected space.
-- C2AE (Yeh et al. 2017): a feature encoder Fx, a label encoder Fe and a decoder Fd; the loss is
-  the latent (canonical-correlation) loss `||Fx(x) - Fe(y)||^2` with the orthogonality constraint
-  `Fx^T Fx / n = Fe^T Fe / n = I` over the batch in Lagrangian form, plus `alpha` times a pairwise
-  ranking (BP-MLL-style exponential) loss on `Fd(Fe(y))`; prediction is `Fd(Fx(x))`. Sizes follow
-  the authors' demo: latent 80% of the labels, alpha 2, leaky ReLU.
+- C2AE (Yeh et al. 2017): a feature encoder Fx, a label encoder Fe and a decoder Fd;
+  prediction is `Fd(Fx(x))`. The objective is the one the authors' code (chihkuanyeh/C2AE)
+  optimises, see `build_c2ae`: the latent loss of `CORR_error.m` plus `1 / (5 alpha)` times
+  the output loss of `BR_error.m` on `Fd(Fe(y))`. Sizes and activations follow their
+  `demo.m` / `DCCAtrain_SGD.m`: latent 80% of the labels, leaky ReLU (slope 0.1) hidden
+  layers, codes `sigmoid - 0.5`, a sigmoid output (here: logits whose sigmoid is the output).
+
+  Remaining differences from the authors' code, and why:
+  * The latent constraint `||X^T X - I||^2` is computed on the batch each replica sees: it is a
+    batch statistic, and synchronising it across replicas would need a cross-replica
+    all-reduce inside the loss. With one replica it is theirs; with R replicas the objective
+    is the mean of theirs over the R per-replica batches. It depends on the batch size (theirs:
+    500, with the last batch wrapped around to full size; ours: the trainer's batch_size,
+    remainder dropped).
+  * The trainer averages the per-example loss over the global batch, so our objective is
+    theirs divided by the batch size (every term alike; relative weights unchanged).
+  * Their L2 penalty (`l2penalty = 1e-3` on the batch-sum objective, weights only) and their
+    optimiser (RMS-normalised gradient with momentum 0.99, learning rate 1e-4 decayed by 0.98
+    per epoch, 50 epochs, batch 500, model selection on validation micro + macro F1) are the
+    trainer's business here and are not reproduced by the builder.
+  * Their code trains a fourth network F3 (a copy of Fd fed with Fx's codes, whose gradient does
+    not reach Fx) that is never used for prediction; it is left out.
+  * Fx's hidden layers are `hidden_units` (their demo: 512, 512); Fe and Fd have one hidden
+    layer of `hidden_units[-1]` units (their demo: 512).
 
 Every model standardises its input with training statistics inside the model, so the export
 takes raw feature vectors.
@@ -29,7 +48,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from admlc_tf.losses import bpmll, get_supervised_loss
+from admlc_tf.losses import c2ae_latent, c2ae_ranking, get_supervised_loss
 from admlc_tf.predictors.spec import PredictorSpec
 
 MODELS = ("deep-cplst", "warp", "bpmll", "c2ae")
@@ -132,23 +151,53 @@ def build_c2ae(num_features: int, num_labels: int, *, hidden_units: Sequence[int
                latent_dims: int, alpha: float = 2.0, lagrange: float = 0.5,
                feature_mean: Optional[np.ndarray] = None,
                feature_variance: Optional[np.ndarray] = None) -> PredictorSpec:
-    """C2AE (Yeh et al. 2017): Fx, Fe and Fd, trained through both encoders.
+    """C2AE (Yeh et al. 2017) with the objective of the authors' code (chihkuanyeh/C2AE).
 
-    The orthogonality penalty is a statistic of the (per-replica) batch, like batch
-    normalisation without synchronisation; every example carries it whole, so the batch mean of
-    the loss holds it once.
+    Networks (`DCCAtrain_SGD.m`): Fx = `hidden_units` leaky-ReLU layers, then `latent_dims`
+    units `sigmoid - 0.5`; Fe = one leaky-ReLU layer of `hidden_units[-1]` units, then the same
+    code layer; Fd = one leaky-ReLU layer of `hidden_units[-1]` units, then `num_labels` logits
+    (their layer is a sigmoid; here the sigmoid is applied by the loss and by
+    `PredictorSpec.probabilities`). Leaky ReLU has slope 0.1 as in their `forwardpass.m`
+    (Keras' default is 0.2).
+
+    Objective on a batch of n examples, per example (the trainer averages it):
+
+        c2ae_latent(Fx(x), Fe(y), lagrange)[i] + c2ae_ranking(y, Fd(Fe(y)))[i] / (5 alpha)
+
+    i.e. summed over the batch: `||X - E||^2 + lagrange (||X^T X - I||^2 + ||E^T E - I||^2)
+    + sum_i BR_i / (5 alpha)` (`CORR_error.m`, `BR_error.m`). The output term's weight is the
+    one their gradient step applies: `DCCA_grad.m` divides `BR_error.m`'s gradient by alpha,
+    and that gradient is the loss's own gradient divided by 5 (see `c2ae_ranking`). So
+    `alpha = 2.0`, their `demo.m` value, weights the output loss by 0.1, as in their runs.
+    As there, the output loss trains Fe and Fd only (`Fd(Fe(y))`); Fx is trained by the
+    latent loss alone. See the module docstring for the remaining differences.
+
+    Args:
+      hidden_units: Fx's hidden layers; the last one also sizes Fe's and Fd's hidden layer.
+      latent_dims: K, the code size (their demo: 80% of the labels).
+      alpha: the authors' alpha; the output loss is weighted `1 / (5 alpha)`.
+      lagrange: the constraint weight (their lambda, 0.5).
     """
     features, x = _inputs(num_features, feature_mean, feature_variance)
     labels = keras.Input((num_labels,), name="labels")
-    # Leaky ReLU throughout, as in the authors' code.
-    fx = _dense_stack(x, hidden_units, activation="leaky_relu", dropout=0.0, name="fx")
-    fx = keras.layers.Dense(latent_dims, name="fx_latent")(fx)  # [batch, latent]
-    fe = keras.layers.Dense(hidden_units[-1] if hidden_units else latent_dims,
-                            activation="leaky_relu", name="fe0")(labels)
-    fe = keras.layers.Dense(latent_dims, name="fe_latent")(fe)  # [batch, latent]
-    decoder = [keras.layers.Dense(n, activation="leaky_relu", name=f"fd{i}")
-               for i, n in enumerate(hidden_units[-1:])]
-    decoder.append(keras.layers.Dense(num_labels, name="fd_logits"))
+    width = hidden_units[-1] if hidden_units else latent_dims
+
+    def dense(z, units, name):
+        z = keras.layers.Dense(units, name=name)(z)
+        return keras.layers.LeakyReLU(negative_slope=0.1, name=f"{name}_leaky")(z)
+
+    def code(z, name):  # sigmoid_zero_mean of their forwardpass.m
+        z = keras.layers.Dense(latent_dims, activation="sigmoid", name=name)(z)
+        return keras.layers.Rescaling(1.0, offset=-0.5, name=f"{name}_centre")(z)
+
+    fx = x
+    for i, n in enumerate(hidden_units):
+        fx = dense(fx, n, f"fx{i}")
+    fx = code(fx, "fx_latent")  # [batch, latent]
+    fe = code(dense(labels, width, "fe0"), "fe_latent")  # [batch, latent]
+    decoder = [keras.layers.Dense(width, name="fd0"),
+               keras.layers.LeakyReLU(negative_slope=0.1, name="fd0_leaky"),
+               keras.layers.Dense(num_labels, name="fd_logits")]
 
     def decode(z):
         for layer in decoder:
@@ -161,15 +210,10 @@ def build_c2ae(num_features: int, num_labels: int, *, hidden_units: Sequence[int
         {"features": features, "labels": labels},
         {"outputs": from_x, "latent_x": fx, "latent_y": fe, "decoded_y": from_y},
         name="c2ae_training")
+    output_weight = 1.0 / (5.0 * alpha)
 
     def c2ae_loss(y, results):
-        fx, fe = results["latent_x"], results["latent_y"]
-        latent = tf.reduce_sum(tf.square(fx - fe), axis=-1)  # [batch]
-        batch = tf.cast(tf.shape(fx)[0], fx.dtype)
-        eye = tf.eye(latent_dims)
-        # The CCA constraint on the batch's second moments, so it does not scale with the batch.
-        penalty = (tf.reduce_sum(tf.square(tf.matmul(fx, fx, transpose_a=True) / batch - eye))
-                   + tf.reduce_sum(tf.square(tf.matmul(fe, fe, transpose_a=True) / batch - eye)))
-        return latent + lagrange * penalty + alpha * bpmll(y, results["decoded_y"])
+        latent = c2ae_latent(results["latent_x"], results["latent_y"], lagrange)  # [batch]
+        return latent + output_weight * c2ae_ranking(y, results["decoded_y"])  # [batch]
 
     return PredictorSpec(predictor, c2ae_loss, training_model=training_model)

@@ -114,7 +114,20 @@ class AudioRecipe:
                              "trainer.init_from too, and a count of at least 0")
 
     def prepare(self, config, run_dir, verbose):
-        return prepare_data(config, verbose, run_dir)
+        source = None
+        if config.trainer.init_from:  # refused before any feature is extracted
+            from admlc_tf.finetune import check_features, load_source
+
+            source = load_source(config.trainer.init_from)
+            check_features(source, config.features)
+        data = prepare_data(config, verbose, run_dir)
+        if source is not None:
+            data.initial = source
+            # A dry run of the weight transfer, so a shape mismatch is refused before the run
+            # folder is written.
+            predictor, _ = model_builders(config, data, source)
+            _with_initial_weights(predictor, config, data, source)()
+        return data
 
     def run_files(self, data: AudioData) -> dict:
         from admlc_tf.files import write_text_atomic
@@ -130,12 +143,7 @@ class AudioRecipe:
             restore_dir) -> Fitted:
         from admlc_tf.trainer import Trainer
 
-        source = None
-        if config.trainer.init_from:
-            from admlc_tf.finetune import check_features, load_source
-
-            source = load_source(config.trainer.init_from)
-            check_features(source, config.features)
+        source = data.initial
         predictor, critic = model_builders(config, data, source)
         if build_predictor:
             predictor = functools.partial(build_predictor, data)
@@ -143,6 +151,10 @@ class AudioRecipe:
             predictor = _with_initial_weights(predictor, config, data, source)
         trainer = Trainer(config, strategy, build_predictor=predictor, build_critic=critic,
                           run_dir=run_dir, restore_dir=restore_dir)
+        if verbose and data.monitoring_only:
+            print(f"The per-epoch validation scores are computed on {data.test_split}, the test "
+                  "split: they are for monitoring only (data.validation_fold holds a development "
+                  "fold out instead)")
         if verbose:
             loss = config.loss.supervised.upper()
             mode = (f"AD-{loss} (lambda={config.loss.lam}, critic every "
@@ -151,7 +163,11 @@ class AudioRecipe:
             print(f"Training {config.model_name} with {mode} on {len(data.train)} clips of "
                   f"{data.source} ({len(data.label_names)} labels), "
                   f"{trainer.strategy.num_replicas_in_sync} replica(s)")
-        history = trainer.fit(data.train, data.validation, verbose=verbose)
+        from admlc_tf.trainer import mean_eer_metric
+
+        history = trainer.fit(data.train, data.validation, verbose=verbose,
+                              validation_metric=functools.partial(
+                                  mean_eer_metric, label_names=data.label_names))
         return Fitted(trainer, history)
 
     def report(self, config, data: AudioData, fitted: Fitted, announce: bool) -> dict:
@@ -159,6 +175,10 @@ class AudioRecipe:
         scores = fitted.trainer.predict(test)
         report = tagging_report(test.labels, scores, data.label_names, split=data.test_split,
                                 n_chunks=data.layout == "chime-home")
+        report["validation"] = {
+            "split": data.validation_split,
+            "use": "monitoring only: it is the test split, nothing is chosen on it"
+                   if data.monitoring_only else "per-epoch scores"}
         fitted.extra["scores"] = scores
         if announce:
             print(format_tagging_table(report, title=f"{config.model_name} on {data.test_split} "

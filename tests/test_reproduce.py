@@ -1,0 +1,192 @@
+"""`benchmarks/reproduce.py`, the reproduction study: its statistics, its scene loader (offline,
+with a fake wheel) and a smoke run of `--tiny` in a subprocess (nothing downloaded)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from benchmarks import reproduce
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------------------
+# Statistics.
+
+
+def test_paired_interval_matches_scipy_t_interval():
+    differences = [0.012, -0.004, 0.021, 0.007, 0.015]
+    got = reproduce.paired_interval(differences)
+    d = np.array(differences)
+    low, high = stats.t.interval(0.95, df=len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+    assert got["n"] == 5
+    assert got["mean"] == pytest.approx(d.mean(), abs=1e-15)
+    assert got["std"] == pytest.approx(d.std(ddof=1), rel=1e-12)
+    assert got["t"] == pytest.approx(stats.t.ppf(0.975, 4), rel=1e-12)
+    assert (got["low"], got["high"]) == (pytest.approx(low, rel=1e-12),
+                                         pytest.approx(high, rel=1e-12))
+    # By hand: t_{0.975, 4} = 2.7764451051977987.
+    half = 2.7764451051977987 * d.std(ddof=1) / math.sqrt(5)
+    assert got["low"] == pytest.approx(d.mean() - half, rel=1e-12)
+
+
+def test_paired_interval_needs_two_pairs_and_skips_undefined_values():
+    one = reproduce.paired_interval([0.3])
+    assert one["mean"] == 0.3 and one["low"] is None and one["high"] is None
+    assert reproduce.paired_interval([None, 0.1, 0.3])["n"] == 2
+
+
+def test_compare_pairs_by_seed_and_states_the_direction():
+    def runs(values):
+        return [{"seed": s, "measures": {name: v for name, _, _ in reproduce.MEASURES}}
+                for s, v in values]
+
+    plain = runs([(0, 0.20), (1, 0.22), (2, 0.21)])
+    ad = runs([(2, 0.19), (0, 0.18), (1, 0.20)])  # order must not matter
+    summary = reproduce.compare(plain, ad)
+    eer = summary["mean_eer"]
+    assert eer["direction"] == "lower is better"
+    assert eer["difference"]["seeds"] == [0, 1, 2]
+    assert eer["difference"]["mean"] == pytest.approx(-0.02)
+    assert eer["verdict"] == "AD better"  # lower EER, interval [-0.02, -0.02] excludes 0
+    assert summary["map"]["verdict"] == "AD worse"  # same numbers, higher is better
+    assert eer["plain"]["std"] == pytest.approx(np.std([0.20, 0.22, 0.21], ddof=1))
+
+
+# ------------------------------------------------------------------------------------------
+# The scene loader, offline.
+
+
+def _fake_wheel(folder: Path, payload: bytes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / reproduce.SCENE_WHEEL
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr(reproduce.SCENE_MEMBER, payload)
+    return wheel
+
+
+def test_load_scene_reads_the_pickle_and_its_split_from_a_cached_wheel(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {"X_train": rng.random((7, 5)), "y_train": rng.integers(0, 2, (7, 6)),
+              "X_test": rng.random((4, 5)), "y_test": rng.integers(0, 2, (4, 6))}
+    _fake_wheel(tmp_path, pickle.dumps(arrays, protocol=2))
+    scene = reproduce.load_scene(tmp_path, download=False, expected_sha256=None)
+    assert scene.split == "given"
+    assert scene.features.shape == (11, 5) and scene.labels.shape == (11, 6)
+    assert scene.features.dtype == np.float32
+    np.testing.assert_array_equal(scene.train_idx, np.arange(7))
+    np.testing.assert_array_equal(scene.test_idx, np.arange(7, 11))
+    np.testing.assert_allclose(scene.features[7:], arrays["X_test"].astype(np.float32))
+    assert scene.label_names == list(reproduce.SCENE_LABELS)
+    assert (tmp_path / "scene.pickle").is_file()
+
+
+def test_load_scene_refuses_anything_but_arrays_and_a_wrong_wheel(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    _fake_wheel(tmp_path, pickle.dumps({"X_train": Evil()}, protocol=2))
+    with pytest.raises(reproduce.StudyError, match="refusing"):
+        reproduce.load_scene(tmp_path, download=False, expected_sha256=None)
+    with pytest.raises(reproduce.StudyError, match="SHA-256"):
+        reproduce.load_scene(tmp_path, download=False)
+
+
+def test_load_scene_without_the_wheel_and_without_download_is_one_line(tmp_path):
+    with pytest.raises(reproduce.StudyError) as e:
+        reproduce.load_scene(tmp_path / "empty", download=False)
+    assert "\n" not in str(e.value) and reproduce.SCENE_WHEEL in str(e.value)
+
+
+# ------------------------------------------------------------------------------------------
+# The tiny study, end to end.
+
+
+def _finite_or_none(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and math.isfinite(value))
+
+
+def _check_comparison(by_measure: dict, n_seeds: int) -> None:
+    assert set(by_measure) == {name for name, _, _ in reproduce.MEASURES}
+    for name, entry in by_measure.items():
+        assert entry["direction"] in ("lower is better", "higher is better")
+        assert entry["direction"].startswith(reproduce.DIRECTION[name])
+        for side in ("plain", "ad"):
+            assert _finite_or_none(entry[side]["mean"]) and _finite_or_none(entry[side]["std"])
+        d = entry["difference"]
+        if entry["plain"]["mean"] is None or entry["ad"]["mean"] is None:
+            continue  # undefined on this tiny test set: nothing to pair
+        assert d["n"] == n_seeds and d["seeds"] == list(range(n_seeds))
+        for key in ("mean", "std", "t", "low", "high"):
+            assert isinstance(d[key], float) and math.isfinite(d[key]), (name, key, d)
+        assert d["low"] <= d["mean"] <= d["high"]
+        assert entry["verdict"] in ("AD better", "AD worse", "not resolved")
+
+
+@pytest.mark.slow
+def test_tiny_study_writes_every_system_measure_and_interval(tmp_path):
+    out = tmp_path / "reproduce.json"
+    data_home = tmp_path / "data-home"
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/reproduce.py", "--tiny", "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "ADMLC_DATA_HOME": str(data_home), "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+
+    assert report["complete"] is True and report["tiny"] is True
+    assert report["seeds"] == [0, 1] and report["sensitivity_seeds"] == [0, 1]
+    assert not report["errors"]
+    machine = report["machine"]
+    assert machine["cpu_count"] >= 1 and machine["platform"] and report["started"]
+    assert not (data_home / "scene").exists()  # --tiny never downloads scene
+    assert report["data"]["audio"]["validation_split"] == "fold-1"
+    assert report["data"]["audio"]["test_split"] == "evaluation"
+
+    summaries = report["summaries"]
+    assert set(summaries["audio"]) == {name for name, _ in reproduce.AUDIO_SYSTEMS}
+    assert set(summaries["scene"]) == set(reproduce.SCENE_MODELS)
+    for section in ("audio", "scene"):
+        for by_measure in summaries[section].values():
+            _check_comparison(by_measure, 2)
+    sensitivity = summaries["sensitivity"]
+    assert set(sensitivity) == {"demo audio, CGRNN CE", "scene, BP-MLL"}
+    half_batch = {"demo audio, CGRNN CE": "M=N/2 (4)", "scene, BP-MLL": "M=N/2 (8)"}  # N 8, 16
+    for name, variants in sensitivity.items():
+        assert set(variants) == {"AD default", "lambda=0.01", "lambda=1", "l=5", half_batch[name]}
+        assert variants["lambda=1"]["settings"]["lam"] == 1.0
+        assert variants["l=5"]["settings"]["critic_every"] == 5
+        for entry in variants.values():
+            _check_comparison(entry["against_plain"], 2)
+
+    # Every run: its seed, settings and every measure (a number or None, never NaN).
+    runs = report["runs"]
+    for system, supervised in reproduce.AUDIO_SYSTEMS:
+        for mode, adversarial in (("plain", False), ("AD", True)):
+            key = f"audio/{system}/{mode}"
+            assert [r["seed"] for r in runs[key]] == [0, 1]
+            assert all(r["settings"]["supervised"] == supervised
+                       and r["settings"]["adversarial"] == adversarial for r in runs[key])
+    for key, group in runs.items():
+        for run in group:
+            assert set(run["measures"]) == {name for name, _, _ in reproduce.MEASURES}, key
+            assert all(_finite_or_none(v) for v in run["measures"].values()), key
+    # The critic took part in the AD runs only.
+    assert all("critic_loss" in r["history"][-1] for r in runs["audio/CGRNN CE/AD"])
+    assert all("critic_loss" not in r["history"][-1] for r in runs["audio/CGRNN CE/plain"])
+
+    markdown = out.with_suffix(".md").read_text()
+    assert markdown == report["markdown"] and markdown in proc.stdout
+    assert "Δ [95% CI]" in markdown and "TINY" in markdown
