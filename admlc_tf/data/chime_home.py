@@ -70,13 +70,13 @@ def resolve_root(data_dir: str | os.PathLike) -> Path:
     """Returns the `chime_home` folder, given it or the folder that contains it."""
     path = Path(data_dir).expanduser()
     if not path.is_dir():
-        raise DataError(f"data dir {path} does not exist: pass data.data_dir the chime_home folder "
-                        "unpacked from chime_home.tar.gz")
+        raise DataError(f"data dir {path} does not exist: pass data.data_dir the chime_home "
+                        "folder unpacked from chime_home.tar.gz")
     for candidate in (path, path / "chime_home"):
         if (candidate / CROSSVAL_LIST).is_file():
             return candidate
-    raise DataError(f"no {CROSSVAL_LIST} in {path}: pass data.data_dir the chime_home folder unpacked "
-                    "from chime_home.tar.gz (it holds the list files and chunks/)")
+    raise DataError(f"no {CROSSVAL_LIST} in {path}: pass data.data_dir the chime_home folder "
+                    "unpacked from chime_home.tar.gz (it holds the list files and chunks/)")
 
 
 def chunk_wav_path(root: Path, name: str, sample_rate: int = SAMPLE_RATE) -> Path:
