@@ -76,3 +76,29 @@ def test_library_errors_name_fields_and_train_py_shows_flags():
                                         "names 'x'")
     assert as_flags("loss.lam: 0.5 -> 0.1", flags) == "--lambda: 0.5 -> 0.1"
     assert as_flags("data.fold", {"data.fold": "--fold"}) == "--fold"
+
+
+def test_validation_fold_keeps_the_evaluation_list_for_the_final_score(tmp_path):
+    # Catches: per-epoch validation (and anything chosen on it) computed on the evaluation list
+    # when a development fold is held out, or that fold left in training.
+    from admlc_tf.config import DataConfig
+    from admlc_tf.data.demo import generate_demo_dataset
+    from admlc_tf.recipes.audio import prepare_data
+
+    data_dir = generate_demo_dataset(tmp_path / "data", n_segments_dev=5, n_segments_eval=2,
+                                     chunks_per_segment=4)
+    config = ExperimentConfig(data=DataConfig(data_dir=str(data_dir), validation_fold=2,
+                                              cache_dir=str(tmp_path / "cache")))
+    data = prepare_data(config, verbose=False)
+    assert (data.train_split, data.validation_split, data.test_split) == (
+        "train-2", "fold-2", "evaluation")
+    assert not data.monitoring_only
+    train, validation = set(data.members["train-2"]), set(data.members["fold-2"])
+    assert validation and not train & validation
+    assert not (train | validation) & set(data.members["evaluation"])
+    config.data.validation_fold = None
+    plain = prepare_data(config, verbose=False)
+    assert plain.validation_split == plain.test_split == "evaluation" and plain.monitoring_only
+    config.data.fold, config.data.validation_fold = "1", 2
+    with pytest.raises(AdmlcError, match="data.validation_fold"):
+        prepare_data(config, verbose=False)
