@@ -22,13 +22,40 @@ def _average(per_example: tf.Tensor, global_batch_size: int) -> tf.Tensor:
     return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
 
 
-def _regularization(model: keras.Model) -> tf.Tensor:
-    """The model's own losses (`kernel_regularizer`, `add_loss`), divided by the replica count
-    so that the all-reduced gradient holds them once."""
-    if not model.losses:
+def _call(model: keras.Model, forward):
+    """Runs `forward()`, one forward pass of `model`; returns (its result, the `add_loss` terms
+    of that pass, activity regularisers included).
+
+    `model.losses` cannot be used for this: Keras keeps the `add_loss` terms in lists on the
+    layers, shared by MirroredStrategy's replica threads (replica r could read the terms of
+    replicas 0..r, e.g. when a synchronized BatchNormalization interleaves them), and each
+    outermost call clears them (a second pass drops the first pass's terms). A
+    `StatelessScope(collect_losses=True)` is thread-local and collects the terms of this pass
+    only. It also defers every variable update of the pass (batch-norm moving statistics,
+    dropout seed states): they are assigned to the variables right after it, so the pass
+    moves the state exactly as a plain call would.
+    """
+    with keras.StatelessScope(collect_losses=True, initialize_variables=False) as scope:
+        result = forward()
+    variables = {id(v): v for v in model.variables}
+    unknown = set(scope.state_mapping) - set(variables)
+    if unknown:
+        raise RuntimeError(f"{model.name}: a forward pass updated {len(unknown)} variable(s) "
+                           "that are not the model's own")
+    for key, value in scope.state_mapping.items():
+        variables[key].assign(value)
+    return result, list(scope.losses)
+
+
+def _regularization(model: keras.Model, added_losses) -> tf.Tensor:
+    """The model's own losses: its weight regularisers (`kernel_regularizer`, ...) once, plus
+    `added_losses`, the `add_loss` terms of the forward passes (from `_call`); divided by the
+    replica count so that the all-reduced gradient holds them once."""
+    terms = list(added_losses) + [v.regularizer(v) for v in model.trainable_weights
+                                  if v.regularizer is not None]
+    if not terms:
         return tf.constant(0.0)
-    return tf.nn.scale_regularization_loss(tf.add_n([tf.cast(l, tf.float32)
-                                                     for l in model.losses]))
+    return tf.nn.scale_regularization_loss(tf.add_n([tf.cast(l, tf.float32) for l in terms]))
 
 
 def _gradients(tape, optimizer, loss, variables) -> list:
@@ -92,6 +119,10 @@ class AdmlcTask:
     def _critic_logits(self, x: tf.Tensor, labels: tf.Tensor, training: bool) -> tf.Tensor:
         return self.critic({"features": x, "labels": labels}, training=training)[:, 0]  # [batch]
 
+    def _critic_call(self, x: tf.Tensor, labels: tf.Tensor):
+        """The critic's training-mode logits `[batch]` and the add_loss terms of that pass."""
+        return _call(self.critic, lambda: self._critic_logits(x, labels, training=True))
+
     def predictor_step(self, x: tf.Tensor, y: tf.Tensor):
         """Eq. (3): one predictor update on a batch; runs on each replica.
 
@@ -105,10 +136,11 @@ class AdmlcTask:
           the predictions before this update, detached, for the critic step.
         """
         with tf.GradientTape() as tape:
-            outputs, per_example = self.spec.forward(x, y, training=True)  # [local_batch, ...]
+            (outputs, per_example), added = _call(  # [local_batch, ...], [local_batch]
+                self.spec.trained_model, lambda: self.spec.forward(x, y, training=True))
             y_hat = self.spec.probabilities(outputs)  # [local_batch, n_labels]
             sup_loss = _average(per_example, self.batch_size)
-            loss = sup_loss + _regularization(self.spec.trained_model)
+            loss = sup_loss + _regularization(self.spec.trained_model, added)
             if self.adversarial:
                 # The critic is frozen here: training=False, and only predictor variables move.
                 s_pred = self._critic_logits(x, y_hat, training=False)  # [local_batch]
@@ -136,11 +168,12 @@ class AdmlcTask:
           Scalars `critic_loss`, `critic_score_pred` and `critic_score_gt` (mean scores).
         """
         with tf.GradientTape() as tape:
-            s_pred = self._critic_logits(x, y_hat, training=True)
-            s_gt = self._critic_logits(x_gt, y_gt, training=True)
+            # Each pass's own add_loss terms: both count.
+            s_pred, added_pred = self._critic_call(x, y_hat)
+            s_gt, added_gt = self._critic_call(x_gt, y_gt)
             loss = (_average(score_cross_entropy(s_pred, 0.0), self.batch_size)
                     + _average(score_cross_entropy(s_gt, 1.0), self.critic_batch)
-                    + _regularization(self.critic))
+                    + _regularization(self.critic, added_pred + added_gt))
         variables = self.critic.trainable_variables
         gradients = _gradients(tape, self.critic_optimizer, loss, variables)
         nonfinite = _apply(self.critic_optimizer, gradients, variables)
@@ -226,13 +259,13 @@ class AdmlcTask:
         """
         other, perturbed = self.incompatible_labels(y, seed)
         with tf.GradientTape() as tape:
-            s_true = self._critic_logits(x, y, training=True)
-            s_other = self._critic_logits(x, other, training=True)
-            s_perturbed = self._critic_logits(x, perturbed, training=True)
+            s_true, added_true = self._critic_call(x, y)
+            s_other, added_other = self._critic_call(x, other)
+            s_perturbed, added_perturbed = self._critic_call(x, perturbed)
             loss = (_average(score_cross_entropy(s_true, 1.0), self.critic_batch)
                     + 0.5 * _average(score_cross_entropy(s_other, 0.0), self.critic_batch)
                     + 0.5 * _average(score_cross_entropy(s_perturbed, 0.0), self.critic_batch)
-                    + _regularization(self.critic))
+                    + _regularization(self.critic, added_true + added_other + added_perturbed))
         variables = self.critic.trainable_variables
         gradients = _gradients(tape, self.critic_optimizer, loss, variables)
         nonfinite = _apply(self.critic_optimizer, gradients, variables)

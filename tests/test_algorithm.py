@@ -196,6 +196,53 @@ def test_critic_update_is_sgd_on_eq4_with_its_own_batch_sizes():
     assert_same(values(variables), expected, "critic after one step", atol=1e-6)
 
 
+def penalised_critic(weight):
+    """small_critic with an `add_loss` on its logit (ActivityPenalty), i.e. a term per pass."""
+    critic = small_critic()
+    inputs = {"features": keras.Input((DIMS,), name="features"),
+              "labels": keras.Input((LABELS,), name="labels")}
+    logit = ActivityPenalty(weight, name="penalty")(critic(inputs))
+    return keras.Model(inputs, logit, name="penalised_critic")
+
+
+# Catches: a critic add_loss read after the last forward pass only (each outermost Keras call
+# clears the layers' losses, so the (x, y_hat) pass's term was dropped), or counted twice.
+def test_critic_add_loss_of_every_forward_pass_counts_once():
+    n, m, weight = 8, 4, 0.5
+    task = make_task(n=n, m=m)
+    keras.utils.set_random_seed(4)
+    task.critic = penalised_critic(weight)
+    task.critic_optimizer = keras.optimizers.SGD(LR)
+    task.critic_optimizer.build(task.critic.trainable_variables)
+    penalty = lambda s: weight * tf.reduce_mean(tf.square(s))  # noqa: E731
+    x, y = (tf.constant(a) for a in vector_data(n, seed=2))
+    x_gt, y_gt = (tf.constant(a) for a in vector_data(m, seed=3))
+    y_hat = tf.sigmoid(task.predictor(x))
+    variables = task.critic.trainable_variables
+    before = values(variables)
+    with tf.GradientTape() as tape:
+        s_pred = critic_logit(task.critic, x, y_hat)
+        s_gt = critic_logit(task.critic, x_gt, y_gt)
+        loss = (tf.reduce_sum(softplus(s_pred)) / n + tf.reduce_sum(softplus(-s_gt)) / m
+                + penalty(s_pred) + penalty(s_gt))
+    gradients = tape.gradient(loss, variables)
+    logs = task.critic_step(x, y_hat, x_gt, y_gt)
+    assert float(logs["critic_loss"]) == pytest.approx(float(loss), rel=1e-5)
+    assert_same(values(variables), [w - LR * g for w, g in zip(before, gradients)],
+                "critic after one step", atol=1e-6)
+
+    # Pre-training: the three passes' terms.
+    seed = tf.constant([0, 1], tf.int32)
+    other, perturbed = task.incompatible_labels(y_gt, seed)
+    s_true, s_other, s_perturbed = (critic_logit(task.critic, x_gt, labels)
+                                    for labels in (y_gt, other, perturbed))
+    expected = (tf.reduce_mean(softplus(-s_true)) + 0.5 * tf.reduce_mean(softplus(s_other))
+                + 0.5 * tf.reduce_mean(softplus(s_perturbed))
+                + penalty(s_true) + penalty(s_other) + penalty(s_perturbed))
+    logs = task.critic_pretrain_step(x_gt, y_gt, seed)
+    assert float(logs["pretrain_loss"]) == pytest.approx(float(expected), rel=1e-5)
+
+
 # ----------------------------------------------------------------------------- isolation
 
 # Catches: a predictor step that moves any critic variable (e.g. the critic called with
@@ -436,17 +483,11 @@ def test_kernel_regularizer_and_add_loss_change_training():
                                    err_msg=layer)
 
 
-ADD_LOSS_RACE = pytest.mark.xfail(strict=True, reason=(
-    "library bug: task._regularization reads model.losses, one Python list per layer shared by "
-    "the replicas; MirroredStrategy interleaves the replica threads at the synchronized batch "
-    "norm's all-reduce, so replica r reads the add_loss terms of replicas 0..r and the logged "
-    "loss over-counts the penalty (the gradients were measured unaffected)"))
-
-
 # Item 3. Catches: the regularisation not divided by the replica count (4 devices would apply
 # it 4 times), or an add_loss summed over replicas' batches differently from one device.
-@pytest.mark.parametrize("kind", ["kernel_regularizer", "add_loss",
-                                  pytest.param("add_loss+sync_bn", marks=ADD_LOSS_RACE)])
+# add_loss+sync_bn: the replica threads interleave at the synchronized batch norm's all-reduce;
+# a loss read from the layers' shared `model.losses` lists counted other replicas' add_loss terms.
+@pytest.mark.parametrize("kind", ["kernel_regularizer", "add_loss", "add_loss+sync_bn"])
 def test_regularised_training_on_four_devices_equals_one_device(kind):
     predictor = {"kernel_regularizer": lambda: small_predictor(
                      regularizer=keras.regularizers.L2(L2)),
