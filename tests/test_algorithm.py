@@ -279,6 +279,26 @@ def test_each_update_moves_only_its_own_model_and_optimizer():
     assert int(task.critic_optimizer.iterations.numpy()) == 2
 
 
+# Catches: a forward pass whose deferred state updates are dropped (M29): batch-norm moving
+# statistics and dropout seed states that never move in training.
+def test_each_update_moves_its_own_models_state():
+    n, m = 8, 4
+    task = make_task(n=n, m=m, critic_dropout=0.3, extras=True)
+    x, y = (tf.constant(a) for a in vector_data(n, seed=4))
+    x_gt, y_gt = (tf.constant(a) for a in vector_data(m, seed=5))
+
+    def state(model, kind):
+        return values([v for v in model.variables if kind in v.path])
+
+    stats, seeds = state(task.predictor, "moving_mean"), state(task.predictor, "seed_generator")
+    _, y_hat = task.predictor_step(x, y)
+    assert not np.array_equal(state(task.predictor, "moving_mean")[0], stats[0])
+    assert not np.array_equal(state(task.predictor, "seed_generator")[0], seeds[0])
+    seeds = state(task.critic, "seed_generator")
+    task.critic_step(x, y_hat, x_gt, y_gt)
+    assert not np.array_equal(state(task.critic, "seed_generator")[0], seeds[0])
+
+
 # ----------------------------------------------------------------------------- Algorithm 1 loop
 
 # Catches: the critic stepping at k = 1, 4, 7 (or any k other than 3, 6, 9) with l = 3.
