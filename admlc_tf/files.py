@@ -6,6 +6,8 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from admlc_tf.errors import AdmlcError
@@ -26,6 +28,29 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 def write_json_atomic(path: str | Path, values: dict) -> None:
     """Writes `values` as indented JSON, atomically."""
     write_text_atomic(path, json.dumps(values, indent=2) + "\n")
+
+
+def move_folder_into_place(staging: Path, target: Path, *, overwrite: bool) -> None:
+    """Renames a fully written `staging` folder to `target`, so `target` is never half there.
+
+    An empty `target` is replaced; a non-empty one only with `overwrite` (the old folder is
+    swapped out first, then removed). Raises FileExistsError if `target` appears meanwhile.
+    """
+    if target.is_dir() and not any(target.iterdir()):
+        target.rmdir()
+    if target.exists() and overwrite:
+        trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old",
+                                      dir=target.parent))
+        os.replace(target, trash / target.name)
+        os.rename(staging, target)
+        shutil.rmtree(trash, ignore_errors=True)
+        return
+    try:
+        os.rename(staging, target)
+    except OSError as e:
+        if target.exists():
+            raise FileExistsError(f"{target} appeared while generating") from e
+        raise
 
 
 @contextlib.contextmanager

@@ -59,6 +59,7 @@ from admlc_tf.data.chime_home import (CROSSVAL_LIST, DEVELOPMENT_LIST, EVALUATIO
                                       load_development, load_evaluation, write_chunk_csv,
                                       write_list)
 from admlc_tf.errors import DataError
+from admlc_tf.files import move_folder_into_place
 
 # Bump whenever the generator's output changes, so cached copies are regenerated.
 DEMO_VERSION = 1
@@ -267,7 +268,7 @@ def generate_demo_dataset(root: str | os.PathLike, *, n_segments_dev: int = 50,
         for plan in dev + evaluation:
             _write_segment(staging, plan, seed=seed)
         _write_lists(staging, dev, evaluation)
-        _move_into_place(staging, target, overwrite=overwrite)
+        move_folder_into_place(staging, target, overwrite=overwrite)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -438,21 +439,6 @@ def _write_wav(path: Path, audio: np.ndarray) -> None:
     # Quantise here rather than in libsndfile, so the bytes do not depend on its float scaling.
     pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
     sf.write(path, pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV")
-
-
-def _move_into_place(staging: Path, target: Path, *, overwrite: bool) -> None:
-    if target.exists() and overwrite:
-        trash = Path(tempfile.mkdtemp(prefix=".chime_home.", suffix=".old", dir=target.parent))
-        os.replace(target, trash / "chime_home")
-        os.rename(staging, target)
-        shutil.rmtree(trash, ignore_errors=True)
-        return
-    try:
-        os.rename(staging, target)
-    except OSError as e:
-        if target.exists():
-            raise FileExistsError(f"{target} appeared while generating") from e
-        raise
 
 
 def _is_complete(chime_home: Path) -> bool:

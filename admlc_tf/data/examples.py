@@ -42,6 +42,8 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 
+from admlc_tf.files import move_folder_into_place
+
 LAYOUTS = ("csv", "fsd50k", "desed")
 # Bumped whenever the generated audio changes, so cached sets named with it are not reused.
 EXAMPLES_VERSION = 1
@@ -111,7 +113,7 @@ def write_example_set(root: str | os.PathLike, *, layout: str = "csv", n_clips: 
             _write_csv_layout(staging, plans, seed, split_column, fold_column)
         else:
             _WRITERS[layout](staging, plans, seed)
-        _move_into_place(staging, root)
+        move_folder_into_place(staging, root, overwrite=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -362,24 +364,6 @@ def _write_desed_layout(staging: Path, plans: Sequence[_ClipPlan], seed: int) ->
 
 _WRITERS = {"csv": _write_csv_layout, "fsd50k": _write_fsd50k_layout,
             "desed": _write_desed_layout}
-
-
-def _move_into_place(staging: Path, target: Path) -> None:
-    if target.is_dir() and not any(target.iterdir()):
-        target.rmdir()
-    if target.exists():  # overwrite: swap the old set out, then remove it
-        trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old",
-                                      dir=target.parent))
-        os.replace(target, trash / target.name)
-        os.rename(staging, target)
-        shutil.rmtree(trash, ignore_errors=True)
-        return
-    try:
-        os.rename(staging, target)
-    except OSError as e:
-        if target.exists():
-            raise FileExistsError(f"{target} appeared while generating") from e
-        raise
 
 
 def main(argv=None) -> int:
