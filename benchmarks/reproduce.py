@@ -743,7 +743,7 @@ def comparison_table(summary: dict, measures_: Sequence[str]) -> list[str]:
         n = by_measure[measures_[0]]["difference"]["n"]
         lines.append(f"| {system} | plain | " + " | ".join(
             _cell_mean_std(by_measure[m]["plain"]) for m in measures_) + " |")
-        lines.append(f"| | AD | " + " | ".join(
+        lines.append("| | AD | " + " | ".join(
             _cell_mean_std(by_measure[m]["ad"]) for m in measures_) + " |")
         lines.append(f"| | Δ [95% CI], {n} seeds | " + " | ".join(
             _cell_difference(by_measure[m]) for m in measures_) + " |")

@@ -20,7 +20,6 @@ from admlc_tf.losses import SUPERVISED_LOSSES
 from admlc_tf.predictors import registry
 from admlc_tf.reports import format_tagging_table, tagging_report
 
-LAYOUTS = ("chime-home", "fsd50k", "desed", "csv")
 
 
 def demo_config() -> ExperimentConfig:
@@ -63,7 +62,7 @@ def model_builders(config: ExperimentConfig, data: AudioData, source=None):
     return predictor, critic
 
 
-def _with_initial_weights(build, config: ExperimentConfig, data: AudioData, source):
+def _with_initial_weights(build, data: AudioData, source):
     """Wraps a predictor builder so the built predictor starts from `source`'s weights."""
     from admlc_tf.finetune import load_weights
     from admlc_tf.predictors.spec import PredictorSpec
@@ -85,6 +84,7 @@ class AudioRecipe:
     multi_worker = True
 
     def validate(self, config: ExperimentConfig) -> None:
+        from admlc_tf.data.layouts import LAYOUTS  # (its readers import scikit-learn: lazily)
         from admlc_tf.trainer import check_precision
 
         data = config.data
@@ -126,7 +126,7 @@ class AudioRecipe:
             # A dry run of the weight transfer, so a shape mismatch is refused before the run
             # folder is written.
             predictor, _ = model_builders(config, data, source)
-            _with_initial_weights(predictor, config, data, source)()
+            _with_initial_weights(predictor, data, source)()
         return data
 
     def run_files(self, data: AudioData) -> dict:
@@ -148,7 +148,7 @@ class AudioRecipe:
         if build_predictor:
             predictor = functools.partial(build_predictor, data)
         if source is not None:
-            predictor = _with_initial_weights(predictor, config, data, source)
+            predictor = _with_initial_weights(predictor, data, source)
         trainer = Trainer(config, strategy, build_predictor=predictor, build_critic=critic,
                           run_dir=run_dir, restore_dir=restore_dir)
         if verbose and data.monitoring_only:
