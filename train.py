@@ -7,6 +7,8 @@
     python train.py --data-dir my_audio --init-from saved_models/cgrnn/1 --freeze-epochs 2
     python train.py --task features --data scene.arff --model c2ae          # feature vectors
     python train.py --task features --data scene.arff --protocol --repeats 10  # Table 2
+    python train.py --task images                    # generated shapes, random backbone
+    python train.py --task images --data-dir CUB_200_2011_archive --model c2ae  # VGG-16 fc2
 
 Each flag sets one field of `admlc_tf.config.ExperimentConfig`; flags not given keep the
 defaults (the demo defaults without --data-dir, the paper's with it) or the --config file's.
@@ -92,7 +94,16 @@ FLAGS = {
                       "clip (2.0)"),
     "--serving-pooling": ("serving", "pooling", str,
                           "exported waveform signature: max or mean over a clip's segments"),
-    "--task": (None, "task", str, "audio (default) or features (feature vectors, Table 2)"),
+    "--task": (None, "task", str, "audio (default), features (feature vectors, Table 2) or "
+               "images (a labels.csv image folder or CUB-200-2011 -> backbone features)"),
+    "--backbone": ("images", "backbone", str,
+                   "images task: vgg16 (fc2, 4096-d; default with --data-dir), "
+                   "efficientnetv2-b0 (the demo's) or mobilenetv3small"),
+    "--backbone-weights": ("images", "backbone_weights", str,
+                           "images task: imagenet (Keras downloads and caches them; default "
+                           "with --data-dir), a weights file, or random (the demo's)"),
+    "--image-size": ("images", "image_size", int,
+                     "images task: square input size (0: the backbone's, 224; the demo 64)"),
     "--data": ("vectors", "data_path", str,
                "features task: an .arff (Mulan/MEKA), .npz/.h5 (X, Y) or .mat file"),
     "--labels-xml": ("vectors", "labels_xml", str,
@@ -167,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     from admlc_tf.recipes.audio import demo_config
+    from admlc_tf.recipes.images import demo_config as image_demo_config
 
     given = vars(args)
     if args.config:
@@ -177,6 +189,8 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
                              "start from a run's config.json") from None
     elif "data_dir" in given or given.get("task") == "features":
         config = ExperimentConfig()
+    elif given.get("task") == "images" and "labels_file" not in given:
+        config = image_demo_config()
     else:
         config = demo_config()
     for flag, (section, field, kind, _) in FLAGS.items():
@@ -189,9 +203,11 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         config.loss.adversarial = given["adversarial"]
     if "critic_batch" not in given and "batch_size" in given and not args.config:
         config.trainer.critic_batch = config.trainer.batch_size
-    if (config.task == "features" or "model" in given) and "name" not in given \
+    if (config.task in ("features", "images") or "model" in given) and "name" not in given \
             and not args.config:
         config.name = config.model_name
+        if config.task == "images":  # its export is not the features task's
+            config.name = f"images-{config.model_name}"
     if "out" not in given and not args.config:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         config.out_dir = os.path.join("runs", f"{config.name}-{stamp}")

@@ -250,6 +250,28 @@ class VectorConfig:
 
 
 @dataclasses.dataclass
+class ImageConfig:
+    """Image tagging (`--task images`): a pretrained backbone's features, then the Table 2 models.
+
+    Attributes:
+      backbone: a `keras.applications` network by id (`admlc_tf.backbones.BACKBONES`):
+        "vgg16" (the paper: the 4,096-d fc2 layer), "efficientnetv2-b0" or "mobilenetv3small"
+        (globally average-pooled).
+      backbone_weights: "imagenet" (Keras downloads and caches them on first use), a path to a
+        weights file for that network, or "random" (seeded; shows the pipeline, not the
+        features' quality).
+      image_size: images are resized to this square size; 0 means the backbone's own (224).
+        VGG-16's fc2 with imagenet weights needs 224.
+      extract_batch: images per backbone call while features are extracted (bounds memory).
+    """
+
+    backbone: str = "vgg16"
+    backbone_weights: str = "imagenet"
+    image_size: int = 0
+    extract_batch: int = 32
+
+
+@dataclasses.dataclass
 class ServingConfig:
     """How the exported waveform signature tags clips of any length.
 
@@ -267,10 +289,11 @@ class ExperimentConfig:
     """One training run.
 
     Attributes:
-      task: "audio" (labelled audio, EER) or "features" (feature vectors, Table 2 models, F1).
+      task: "audio" (labelled audio, EER), "features" (feature vectors, Table 2 models, F1) or
+        "images" (a folder of images -> backbone features -> the Table 2 models).
       model: the predictor, a name of `admlc_tf.predictors.registry.PREDICTORS` of the task's
         family: audio "cgrnn" or "crnn-attention"; features "deep-cplst", "warp", "bpmll" or
-        "c2ae". None: the task's default (`model_name`).
+        "c2ae" (also for images). None: the task's default (`model_name`).
       name: model name; the predictor is exported to `<export_dir>/<name>/<version>/`.
       out_dir: run directory: config.json, checkpoints, TensorBoard logs, results.json.
       export_dir: base folder of exported SavedModels.
@@ -290,11 +313,13 @@ class ExperimentConfig:
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
     serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
     vectors: VectorConfig = dataclasses.field(default_factory=VectorConfig)
+    images: ImageConfig = dataclasses.field(default_factory=ImageConfig)
 
     @property
     def model_name(self) -> str:
-        """`model`, or the task's default predictor: cgrnn for audio, bpmll for features."""
-        return self.model or ("bpmll" if self.task == "features" else "cgrnn")
+        """`model`, or the task's default predictor: cgrnn for audio, bpmll for features and
+        images."""
+        return self.model or ("bpmll" if self.task in ("features", "images") else "cgrnn")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
