@@ -17,6 +17,7 @@ from typing import Optional, Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from admlc_tf.errors import DataError
 from admlc_tf.files import write_json_atomic
@@ -25,8 +26,16 @@ BATCH = 16
 _GRAPH_FORMATS = ("JPEG", "PNG", "GIF")
 
 
-def encoded_for_graph(path: Path) -> tuple[bytes, int, int, str]:
-    """`(bytes the exported graph decodes like Pillow, width, height, Pillow mode)`.
+def _png(pixels: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def encoded_for_graph(path: Path) -> tuple[bytes, np.ndarray, str]:
+    """`(bytes the exported graph decodes like Pillow, [height, width, 3] pixels, Pillow mode)`.
 
     Raises:
       DataError: the file is missing, not an image, corrupt or truncated, or too small.
@@ -40,10 +49,8 @@ def encoded_for_graph(path: Path) -> tuple[bytes, int, int, str]:
         kind, mode = image.format, image.mode
     data = Path(path).read_bytes()
     if kind in _GRAPH_FORMATS or (kind == "BMP" and mode in ("RGB", "RGBA")):
-        return data, pixels.shape[1], pixels.shape[0], mode
-    buffer = io.BytesIO()
-    Image.fromarray(pixels, "RGB").save(buffer, format="PNG")
-    return buffer.getvalue(), pixels.shape[1], pixels.shape[0], mode
+        return data, pixels, mode
+    return _png(pixels), pixels, mode
 
 
 def tag_images(paths: Sequence[str | Path], *, model, model_path, threshold: Optional[float],
@@ -76,19 +83,23 @@ def tag_images(paths: Sequence[str | Path], *, model, model_path, threshold: Opt
         if verbose and len(files) > 1 else None
     records, errors = [], []
     for start in range(0, len(files), BATCH):
-        batch, encoded = [], []
+        batch, encoded, decoded = [], [], []
         for path in files[start:start + BATCH]:
             try:
-                data, width, height, mode = encoded_for_graph(path)
+                data, pixels, mode = encoded_for_graph(path)
             except DataError as e:
                 print(f"error: {e}", file=sys.stderr)
                 errors.append({"file": str(path), "error": str(e)})
                 continue
-            batch.append({"file": str(path), "width": width, "height": height, "mode": mode})
+            batch.append({"file": str(path), "width": pixels.shape[1],
+                          "height": pixels.shape[0], "mode": mode})
             encoded.append(data)
+            decoded.append(pixels)
         if encoded:
-            probabilities = model.serving_default(
-                image_bytes=np.array(encoded, dtype=object))["probabilities"].numpy()
+            try:
+                probabilities = _tag(model, encoded)
+            except tf.errors.InvalidArgumentError:  # a variant the graph's decoder refuses
+                probabilities = _tag(model, [_png(pixels) for pixels in decoded])
             for record, p in zip(batch, probabilities):
                 record["probabilities"] = {n: float(v) for n, v in zip(names, p)}
                 record["labels"] = [n for n, v, t in zip(names, p, cut) if v >= t]
@@ -107,3 +118,9 @@ def tag_images(paths: Sequence[str | Path], *, model, model_path, threshold: Opt
             "threshold": threshold if threshold is not None else
             (chosen if chosen else 0.5), "files": records, "errors": errors})
     return records + errors
+
+
+def _tag(model, encoded: Sequence[bytes]) -> np.ndarray:
+    """`[len(encoded), n_labels]` probabilities of the export's image_bytes signature."""
+    return model.serving_default(
+        image_bytes=tf.constant(list(encoded), dtype=tf.string))["probabilities"].numpy()

@@ -141,8 +141,9 @@ def prepare(config: ExperimentConfig, run_dir: Optional[Path] = None,
     cache_path = build_image_cache([(c.name, c.path) for c in clips.clips], extractor,
                                    cache_dir=data.cache_dir, batch_size=image.extract_batch,
                                    verbose=verbose)
-    dataset = ImageDataset(CachedMatrix(cache_path), labels, vocabulary,
-                           Path(clips.source or clips.root), cache_path,
+    # The data folder names the data set in reports and the protocol's table.
+    source = Path(clips.source) if clips.layout == "cub" else Path(clips.source).parent
+    dataset = ImageDataset(CachedMatrix(cache_path), labels, vocabulary, source, cache_path,
                            [c.name for c in clips.clips])
     test, val = members["test"], members["val"]
     if not len(test):  # check_assignment: val or test exists; score on val then
