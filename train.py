@@ -34,9 +34,11 @@ FLAGS = {
     "--data-dir": ("data", "data_dir", str,
                    "labelled audio: CHiME-Home's chime_home folder, the folder holding "
                    "FSD50K.ground_truth/, a DESED root, or a folder with labels.csv "
-                   "(file,labels[,split|fold]); default: the generated demo set"),
+                   "(file,labels[,split|fold]); --task images: a labels.csv image folder or "
+                   "CUB-200-2011; default: the generated demo set"),
     "--layout": ("data", "layout", str,
-                 "chime-home, fsd50k, desed or csv (default: detected from --data-dir)"),
+                 "chime-home, fsd50k, desed or csv; --task images: csv or cub (default: "
+                 "detected from --data-dir)"),
     "--labels-file": ("data", "labels_file", str,
                       "a weak-label TSV (filename<TAB>event_labels) or a labels.csv anywhere"),
     "--audio-dir": ("data", "audio_dir", str,
@@ -109,14 +111,15 @@ FLAGS = {
     "--labels-xml": ("vectors", "labels_xml", str,
                      "features task: Mulan label XML of an .arff (default: beside it)"),
     "--model": (None, "model", str,
-                "the predictor: audio cgrnn (default) or crnn-attention; features deep-cplst, "
-                "warp, bpmll (default) or c2ae"),
+                "the predictor: audio cgrnn (default) or crnn-attention; features and images "
+                "deep-cplst, warp, bpmll (default) or c2ae"),
     "--hidden-units": ("vectors", "hidden_units", "ints",
                        "features task: hidden layers of Deep-CPLST, WARP and C2AE (512)"),
     "--bpmll-loss": ("vectors", "bpmll_loss", str,
                      "features task: BP-MLL's loss, bpmll (pairwise exponential) or l2"),
     "--train-size": ("vectors", "train_size", float,
-                     "features task: r, examples for training + validation (a fraction if < 1)"),
+                     "features/images task: r, examples for training + validation (a fraction "
+                     "if < 1); images: a split given by the data wins"),
     "--validation-fraction": ("vectors", "validation_fraction", float,
                               "features task: part of r held out to tune thresholds (0.1)"),
     "--repeats": ("vectors", "repeats", int, "features task: R random splits of --protocol"),
@@ -166,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
                         default=argparse.SUPPRESS,
                         help="plain supervised baseline: same loop, no critic")
     parser.add_argument("--protocol", action="store_true",
-                        help="features task: run the Table 2 protocol (all four models, plain "
+                        help="features/images task: run the Table 2 protocol (all four models, plain "
                         "and AD, plus scikit-learn peers, over --repeats random splits)")
     parser.add_argument("--plots", help="also save training curves (and ROC curves, audio) as "
                         "PNG here")

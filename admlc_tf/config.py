@@ -53,11 +53,13 @@ class DataConfig:
     Attributes:
       data_dir: a labelled audio folder: CHiME-Home's `chime_home` (or its parent), the folder
         holding `FSD50K.ground_truth/`, a DESED root, or a folder with `labels.csv`; None uses
-        the generated demo set.
-      layout: "chime-home", "fsd50k", "desed" or "csv"; None detects it from the folder.
+        the generated demo set. Task images: a folder with labels.csv, or CUB-200-2011 (the
+        folder holding CUB_200_2011/ and attributes.txt).
+      layout: "chime-home", "fsd50k", "desed" or "csv" (task images: "csv" or "cub"); None
+        detects it from the folder.
       labels_file: a weak-label TSV (`filename<TAB>event_labels`) or a `labels.csv` anywhere,
         read instead of the layout's own list.
-      audio_dir: the audio of `labels_file` (default: its folder).
+      audio_dir: the audio (task images: the images) of `labels_file` (default: its folder).
       labels: the labels to learn, in this order (a subset or a fixed order); None: FSD50K's
         vocabulary, or the sorted labels of the training split.
       fold: CHiME-Home: "1".."5" trains on the other development folds and validates on that
