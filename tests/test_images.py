@@ -56,6 +56,15 @@ class TestCollections:
         assert [c.labels for c in clips.clips] == [("cat", "dog"), ("dog",), ("cat",)]
         assert [c.split for c in clips.clips] == ["train", "test", None]
 
+    def test_a_labels_file_anywhere_with_its_image_folder(self, tmp_path):
+        """--labels-file + --audio-dir (the images' folder) for images too."""
+        root = _csv_folder(tmp_path / "set", [("cat", "train"), ("dog", "test")])
+        moved = tmp_path / "lists" / "mine.csv"
+        moved.parent.mkdir()
+        (root / "labels.csv").rename(moved)
+        clips = load_image_collection(None, labels_file=moved, image_dir=root)
+        assert [c.path for c in clips.clips] == [root / "img0.png", root / "img1.png"]
+
     def test_a_missing_listed_image_names_the_file_and_the_line(self, tmp_path):
         """Would fail if the audio wording leaked, or the line were not named."""
         root = _csv_folder(tmp_path / "set", [("cat", "train")])
@@ -246,6 +255,24 @@ class TestBackbones:
         message = as_flags(str(error.value), field_flags())
         assert "\n" not in message and "--backbone-weights" in message
         assert "random" in message and "weights file" in message
+
+
+def test_train_py_defaults_demo_and_data():
+    """Without data: the demo's random EfficientNetV2-B0 at 64 (nothing downloaded); with
+    --data-dir: the paper's VGG-16 fc2 with imagenet weights at 224. Would fail if the demo
+    picked a backbone that downloads, or --data-dir kept the demo's random weights."""
+    sys.path.insert(0, str(REPO))
+    try:
+        from train import build_parser, config_from_args
+    finally:
+        sys.path.remove(str(REPO))
+    demo = config_from_args(build_parser().parse_args(["--task", "images"]))
+    assert (demo.task, demo.images.backbone, demo.images.backbone_weights,
+            demo.images.image_size) == ("images", "efficientnetv2-b0", "random", 64)
+    data = config_from_args(build_parser().parse_args(["--task", "images", "--data-dir", "x"]))
+    assert (data.images.backbone, data.images.backbone_weights, data.images.image_size) == (
+        "vgg16", "imagenet", 0)
+    assert data.name == "images-bpmll" and data.model_name == "bpmll"
 
 
 # --- the feature cache --------------------------------------------------------------------
