@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -153,11 +154,14 @@ def _build(backbone: Backbone, name: str, weights: str, size: int) -> keras.Mode
                              f"or random") from None
     path = str(Path(weights).expanduser())
     try:
-        return backbone.build(path, size)
+        with warnings.catch_warnings():
+            # A file of another network warns once per layer before the error below.
+            warnings.simplefilter("ignore")
+            return backbone.build(path, size)
     except Exception as e:  # wrong file, wrong network, wrong shapes
         raise AdmlcError(f"images.backbone_weights {path} cannot be loaded into {name} "
                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}): pass "
-                         f"a weights file of that network, or {WEIGHT_CHOICES}") from None
+                         f"a weights file of that network, imagenet or random") from None
 
 
 # --- decoding in the graph -------------------------------------------------------------------

@@ -223,6 +223,23 @@ class TestBackbones:
         b.model.weights[0].assign(b.model.weights[0] + 1.0)
         assert a.weights_hash() != b.weights_hash()
 
+    def test_a_weights_file_is_loaded_and_a_wrong_one_refused(self, tmp_path):
+        """--backbone-weights PATH: would fail if the file were ignored (random weights kept)
+        or a file of another network raised a raw Keras error."""
+        from admlc_tf.backbones import Extractor
+
+        trained = Extractor("mobilenetv3small", "random", SIZE)
+        trained.model.weights[0].assign(trained.model.weights[0] * 2.0)
+        trained.model.save_weights(tmp_path / "mine.weights.h5")
+        loaded = Extractor("mobilenetv3small", str(tmp_path / "mine.weights.h5"), SIZE)
+        assert loaded.weights_hash() == trained.weights_hash()
+        assert loaded.weights_hash() != Extractor("mobilenetv3small", "random",
+                                                  SIZE).weights_hash()
+        with pytest.raises(AdmlcError) as error:
+            Extractor("efficientnetv2-b0", str(tmp_path / "mine.weights.h5"), SIZE)
+        assert "cannot be loaded into efficientnetv2-b0" in str(error.value)
+        assert "\n" not in str(error.value)
+
     def test_settings_that_cannot_work_are_refused(self, tmp_path):
         from admlc_tf.backbones import check
 
