@@ -402,6 +402,7 @@ def trained(shapes, tmp_path_factory):
     return tmp, shapes
 
 
+@pytest.mark.slow
 class TestEndToEnd:
     def test_train_follows_the_data_split_and_exports_an_image_tagger(self, trained):
         """Would fail if --train-size overrode the data's split, or the export did not take
