@@ -1,4 +1,5 @@
-"""Tagging audio files with an exported model (what `predict.py` runs)."""
+"""Tagging audio files with an exported model (what `predict.py` runs); an image model's
+files go to `admlc_tf.image_inference`."""
 
 from __future__ import annotations
 
@@ -67,7 +68,8 @@ def rest_request_body(waveforms: Sequence[np.ndarray], form: str = "instances") 
     raise ValueError(f"form {form!r} is not known: use instances or inputs")
 
 
-def tag_files(paths: Sequence[str | Path], *, model_path: str | Path, threshold: float = 0.5,
+def tag_files(paths: Sequence[str | Path], *, model_path: str | Path,
+              threshold: Optional[float] = 0.5,
               csv_path: Optional[str] = None, json_path: Optional[str] = None,
               verbose: bool = True) -> list[dict]:
     """Tags each file, prints a table, and optionally writes CSV / JSON (atomically).
@@ -77,6 +79,12 @@ def tag_files(paths: Sequence[str | Path], *, model_path: str | Path, threshold:
       above `threshold`), and `resampled_from` (the file's rate, or None).
     """
     model = ExportedPredictor(model_path)
+    if model.metadata.get("input") == "image_bytes":  # export_config.json says what it takes
+        from admlc_tf.image_inference import tag_images
+
+        return tag_images(paths, model=model, model_path=model_path, threshold=threshold,
+                          csv_path=csv_path, json_path=json_path, verbose=verbose)
+    threshold = 0.5 if threshold is None else threshold
     if "serving" not in model.metadata:
         raise AdmlcError(f"{model_path} takes feature vectors, not audio: use an audio model")
     rate = model.metadata["features"]["sample_rate"]
@@ -120,12 +128,13 @@ def format_tags(records: Sequence[dict], label_names: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def _write_csv(path: str | Path, records: Sequence[dict], label_names: Sequence[str]) -> None:
+def _write_csv(path: str | Path, records: Sequence[dict], label_names: Sequence[str],
+               columns: Sequence[str] = ("seconds",)) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["file", "seconds", *label_names, "labels"])
+    writer.writerow(["file", *columns, *label_names, "labels"])
     for r in records:
-        writer.writerow([r["file"], r["seconds"],
+        writer.writerow([r["file"], *(r[c] for c in columns),
                          *(f"{r['probabilities'][n]:.6f}" for n in label_names),
                          LABEL_SEPARATOR.join(r["labels"])])
     write_text_atomic(path, buffer.getvalue())
