@@ -35,6 +35,17 @@ def default_cache_dir() -> Path:
     return Path(home).expanduser() / "features"
 
 
+def cache_folder(cache_dir) -> Path:
+    """`cache_dir` (None: `default_cache_dir()`), created; an unwritable one is one line."""
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"cannot create the feature cache folder {cache_dir} ({e.strerror}): "
+                        "pass data.cache_dir a writable folder") from None
+    return cache_dir
+
+
 def _cache_key(clips: Sequence[tuple[str, Path]], config: FeatureConfig) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps({"format": CACHE_FORMAT, **dataclasses.asdict(config)},
@@ -69,15 +80,9 @@ def build_feature_cache(clips: Sequence[tuple[str, Path]], *, config: FeatureCon
     """
     if not clips:
         raise DataError("no clips to extract features from: the split is empty; check the lists")
-    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    path = cache_dir / f"features-{_cache_key(clips, config)}.h5"
+    path = cache_folder(cache_dir) / f"features-{_cache_key(clips, config)}.h5"
     if path.is_file():
         return path
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DataError(f"cannot create the feature cache folder {cache_dir} ({e.strerror}): "
-                        "pass data.cache_dir a writable folder") from None
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     progress = keras.utils.Progbar(len(clips), unit_name="clip") if verbose else None
     if verbose:

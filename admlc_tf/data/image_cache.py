@@ -66,20 +66,14 @@ def build_image_cache(images: Sequence[tuple[str, Path]], extractor, *,
       DataError: a missing or bad image (nothing is left behind), or an unwritable folder.
     """
     from admlc_tf.backbones import resize_image
-    from admlc_tf.data.cache import default_cache_dir
+    from admlc_tf.data.cache import cache_folder
     from admlc_tf.data.images import read_image
 
     if not images:
         raise DataError("no images to extract features from: the list is empty")
-    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    path = cache_dir / f"images-{_cache_key(images, extractor)}.h5"
+    path = cache_folder(cache_dir) / f"images-{_cache_key(images, extractor)}.h5"
     if path.is_file():
         return path
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DataError(f"cannot create the feature cache folder {cache_dir} ({e.strerror}): "
-                        "pass data.cache_dir a writable folder") from None
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     if verbose:
         print(f"Extracting {extractor.name} features of {len(images)} images into {path}")
