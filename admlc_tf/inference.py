@@ -47,23 +47,28 @@ def read_clip(path: Path, sample_rate: int) -> tuple[np.ndarray, Optional[int]]:
     return waveform, (rate if rate != sample_rate else None)
 
 
-def rest_request_body(waveforms: Sequence[np.ndarray], form: str = "instances") -> dict:
-    """The TF Serving REST `predict` body for the audio `serving_default` signature.
+def rest_request_body(waveforms: Sequence[np.ndarray], form: str = "instances",
+                      signature: str = "serving_default") -> dict:
+    """The TF Serving REST `predict` body for an audio waveform signature.
 
     Args:
       waveforms: mono float32 clips at the model's rate; one request batches clips of one length.
       form: "instances" (row format, one object per clip) or "inputs" (columnar format).
+      signature: "serving_default" (pooled tags per clip) or "segments" (a timeline per clip:
+        `probabilities` `[segments, n_labels]` and `start_s` `[segments]`).
 
     Returns:
       The JSON-serialisable body to POST to `/v1/models/<name>:predict`.
     """
     if len({len(w) for w in waveforms}) != 1:
         raise ValueError("one request batches clips of equal length; send others separately")
+    if signature not in ("serving_default", "segments"):
+        raise ValueError(f"signature {signature!r} is not known: use serving_default or segments")
     if form == "instances":
-        return {"signature_name": "serving_default",
+        return {"signature_name": signature,
                 "instances": [{"waveform": np.asarray(w, np.float32).tolist()} for w in waveforms]}
     if form == "inputs":
-        return {"signature_name": "serving_default",
+        return {"signature_name": signature,
                 "inputs": {"waveform": [np.asarray(w, np.float32).tolist() for w in waveforms]}}
     raise ValueError(f"form {form!r} is not known: use instances or inputs")
 

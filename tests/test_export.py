@@ -155,3 +155,37 @@ class TestWaveformSignature:
             out = loaded.tag_waveforms(np.zeros((1, seconds * 16000), np.float32))
             assert out["probabilities"].shape == (1, 7)
             assert np.all(np.isfinite(out["probabilities"]))
+
+
+class TestSegmentsSignature:
+    """The `segments` signature: the waveform signature's cutting, unpooled, with start times."""
+
+    @pytest.fixture(scope="class")
+    def exported(self, tmp_path_factory):
+        model = tiny_predictor(249)
+        path = export(model, tmp_path_factory.mktemp("segments"), features=FeatureConfig(),
+                      hop_seconds=1.5)
+        return model, path
+
+    def test_each_segment_is_the_offline_segment_and_pools_to_serving_default(self, exported):
+        """A batch of two 9 s clips: 5 segments at 1.5 s hops (the last zero-padded), each the
+        model on the offline features of its samples; their max is `serving_default`. Fails on
+        segments and start times out of step, or a batch flattened in the wrong order."""
+        model, path = exported
+        signature = tf.saved_model.load(str(path)).signatures["segments"]
+        inputs = signature.structured_input_signature[1]
+        assert list(inputs) == ["waveform"] and inputs["waveform"].shape.as_list() == [None, None]
+        clips = 0.1 * np.random.default_rng(4).standard_normal((2, 144000)).astype(np.float32)
+        out = signature(waveform=tf.constant(clips))
+        assert set(out) == {"probabilities", "start_s"}
+        np.testing.assert_allclose(out["start_s"], [[0, 1.5, 3, 4.5, 6]] * 2, atol=1e-6)
+        padded = np.pad(clips, [[0, 0], [0, 64000 + 4 * 24000 - 144000]])
+        for b in range(2):
+            offline = np.stack([log_mel_spectrogram(padded[b, s:s + 64000],
+                                                    config=FeatureConfig())
+                                for s in range(0, 5 * 24000, 24000)])
+            np.testing.assert_allclose(out["probabilities"][b],
+                                       tf.sigmoid(model(offline, training=False)),
+                                       rtol=1e-3, atol=1e-3)
+        pooled = ExportedPredictor(path).tag_waveforms(clips)["probabilities"]
+        np.testing.assert_allclose(np.max(out["probabilities"], axis=1), pooled, atol=1e-6)
