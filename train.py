@@ -92,6 +92,10 @@ FLAGS = {
                       "clip (2.0)"),
     "--serving-pooling": ("serving", "pooling", str,
                           "exported waveform signature: max or mean over a clip's segments"),
+    "--threshold-rule": ("serving", "threshold_rule", str,
+                         "audio: each label's threshold, chosen on the development-side "
+                         "validation split at the end of training: f1 (max F1, default) or eer "
+                         "(0.5 for every label when there is no such split)"),
     "--task": (None, "task", str, "audio (default) or features (feature vectors, Table 2)"),
     "--data": ("vectors", "data_path", str,
                "features task: an .arff (Mulan/MEKA), .npz/.h5 (X, Y) or .mat file"),
@@ -137,7 +141,7 @@ def field_flags() -> dict[str, str]:
     """Config field -> flag, so the library's errors (which name fields) read as flags here."""
     flags = {f"{section}.{field}" if section else field: flag
              for flag, (section, field, _, _) in FLAGS.items()}
-    flags.update({"loss.adversarial": "--no-adversarial"})
+    flags.update({"loss.adversarial": "--no-adversarial", "serving.tflite": "--tflite"})
     return {field: flag for field, flag in flags.items() if "." in field or "_" in field}
 
 
@@ -154,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-adversarial", dest="adversarial", action="store_false",
                         default=argparse.SUPPRESS,
                         help="plain supervised baseline: same loop, no critic")
+    parser.add_argument("--tflite", action="store_true", default=argparse.SUPPRESS,
+                        help="audio: also export model.tflite and model_int8.tflite (float32 and "
+                        "dynamic-range int8 TensorFlow Lite) beside saved_model.pb")
     parser.add_argument("--protocol", action="store_true",
                         help="features task: run the Table 2 protocol (all four models, plain "
                         "and AD, plus scikit-learn peers, over --repeats random splits)")
@@ -187,6 +194,8 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
             setattr(target, field, _parse_value(kind, value) if kind in LIST_KINDS else value)
     if "adversarial" in given:
         config.loss.adversarial = given["adversarial"]
+    if "tflite" in given:
+        config.serving.tflite = True
     if "critic_batch" not in given and "batch_size" in given and not args.config:
         config.trainer.critic_batch = config.trainer.batch_size
     if (config.task == "features" or "model" in given) and "name" not in given \
