@@ -87,7 +87,9 @@ def write_tflite(predictor: keras.Model, features: FeatureConfig, folder: Path,
     (`admlc_tf.streaming`). The function is frozen (variables become constants) before
     conversion: the converter cannot freeze the Keras 3 GRU's variable reads itself. Only
     TFLite builtin ops are allowed (the STFT becomes RFFT2D and COMPLEX_ABS), so a plain
-    `tf.lite.Interpreter` or LiteRT runs both files without the Select TF ops delegate.
+    `tf.lite.Interpreter` or LiteRT runs both files without the Select TF ops delegate. The
+    mel projection is a multiply and a sum (`LogMelSpectrogram(mel_by_sum=True)`), so the
+    int8 file quantises the predictor's weights but not the power spectrum.
 
     Returns:
       file name -> what it holds, for export_config.json.
@@ -95,7 +97,8 @@ def write_tflite(predictor: keras.Model, features: FeatureConfig, folder: Path,
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2)
 
-    front_end = LogMelSpectrogram(dataclasses.asdict(features), name="log_mel")
+    front_end = LogMelSpectrogram(dataclasses.asdict(features), mel_by_sum=True,
+                                  name="log_mel")
 
     @tf.function(input_signature=[tf.TensorSpec([1, features.num_samples], tf.float32,
                                                 name="waveform")])
