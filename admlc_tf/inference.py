@@ -89,16 +89,21 @@ class TFLiteSegments:
     """`[n, segment_samples]` -> `[n, n_labels]` probabilities through an export's TFLite model.
 
     The TFLite model takes one segment `[1, segment_samples]`; segments go through it one by
-    one on `num_threads` threads.
+    one on `num_threads` threads. The default XNNPACK delegate is not applied: it takes over
+    the graph around the GRUs' WHILE loops only, and made the CGRNN 1.2x (paper-sized) to 10x
+    (tiny) slower on a 2-core CPU (benchmarks/long_recordings.py).
     """
 
     def __init__(self, path: str | Path, num_threads: int = 2):
         import tensorflow as tf
 
         if not Path(path).is_file():
-            raise AdmlcError(f"{path} is missing: export the model with tflite, or use "
-                             "--backend savedmodel")
-        self.interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=num_threads)
+            raise AdmlcError(f"{path} is missing: export the model with tflite (train.py "
+                             "--tflite), or use --backend savedmodel")
+        self.interpreter = tf.lite.Interpreter(
+            model_path=str(path), num_threads=num_threads,
+            experimental_op_resolver_type=tf.lite.experimental.OpResolverType
+            .BUILTIN_WITHOUT_DEFAULT_DELEGATES)
         self.interpreter.allocate_tensors()
         self._input = self.interpreter.get_input_details()[0]["index"]
         self._output = self.interpreter.get_output_details()[0]["index"]
