@@ -14,6 +14,9 @@ Signatures (outputs `probabilities` and `logits` (or `scores`, for a regression 
 - `segments`, for audio models: the same input and cutting, unpooled: `probabilities`
   `[batch, segments, n_labels]` and `start_s` `[batch, segments]` (seconds), for a timeline.
   For feature-vector models `serving_default` is the `features` signature.
+With `tflite=True` an audio export also holds `model.tflite` and `model_int8.tflite`
+(`write_tflite`). `assets/thresholds.json`, when a training run passes it, holds each label's
+decision threshold (`admlc_tf.thresholds`).
 `assets/export_config.json` records the feature parameters, segment hop and pooling. The critic,
 the optimizers and every training-only op stay out of the graph; nothing from tensorflow-io is
 in it.
