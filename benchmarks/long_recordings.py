@@ -3,6 +3,7 @@
     python benchmarks/long_recordings.py                 # 1, 10, 60 min; demo and paper CGRNN
     python benchmarks/long_recordings.py --tiny          # smoke settings, numbers meaningless
     python benchmarks/long_recordings.py --minutes 1,10 --sizes demo --json /tmp/long.json
+    python benchmarks/long_recordings.py --only latency --json /tmp/latency.json
 
 Two sections, each measured in child processes (so one measurement's peak memory and thread
 pools do not leak into the next):
@@ -284,6 +285,7 @@ def parse_args(argv=None):
     parser.add_argument("--minutes", help="recording lengths (default 1,10,60; tiny 0.25,0.5)")
     parser.add_argument("--sizes", help="CGRNN sizes for the long recordings (default "
                         "demo,paper; tiny: tiny)")
+    parser.add_argument("--only", default="long,latency", help="sections: long, latency or both")
     parser.add_argument("--batch-size", type=int, default=16, help="segments per model call")
     parser.add_argument("--calls", type=int, default=0,
                         help="latency: calls per form (default 300; tiny 10)")
@@ -325,6 +327,8 @@ def main(argv=None) -> int:
                                                2 if args.tiny else 5, w)}
     failed = []
     for name, job in jobs.items():
+        if name not in args.only.split(","):
+            continue
         start = time.time()
         try:
             with tempfile.TemporaryDirectory(prefix=f"admlc-long-{name}-") as tmp:
