@@ -95,15 +95,18 @@ class TFLiteSegments:
     """
 
     def __init__(self, path: str | Path, num_threads: int = 2):
-        import tensorflow as tf
+        try:  # LiteRT's own package when it is installed (optional), else TensorFlow's copy
+            from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        except ImportError:
+            import tensorflow as tf
 
+            Interpreter, OpResolverType = tf.lite.Interpreter, tf.lite.experimental.OpResolverType
         if not Path(path).is_file():
             raise AdmlcError(f"{path} is missing: export the model with tflite (train.py "
                              "--tflite), or use --backend savedmodel")
-        self.interpreter = tf.lite.Interpreter(
+        self.interpreter = Interpreter(
             model_path=str(path), num_threads=num_threads,
-            experimental_op_resolver_type=tf.lite.experimental.OpResolverType
-            .BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
         self.interpreter.allocate_tensors()
         self._input = self.interpreter.get_input_details()[0]["index"]
         self._output = self.interpreter.get_output_details()[0]["index"]
