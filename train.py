@@ -103,13 +103,29 @@ FLAGS = {
                      "features task: Mulan label XML of an .arff (default: beside it)"),
     "--model": (None, "model", str,
                 "the predictor: audio cgrnn (default) or crnn-attention; features deep-cplst, "
-                "warp, bpmll (default) or c2ae"),
+                "warp (default), bpmll or c2ae"),
     "--hidden-units": ("vectors", "hidden_units", "ints",
                        "features task: hidden layers of Deep-CPLST, WARP and C2AE (512)"),
     "--bpmll-loss": ("vectors", "bpmll_loss", str,
                      "features task: BP-MLL's loss, bpmll (pairwise exponential) or l2"),
+    "--test-data": ("vectors", "test_path", str,
+                    "features task: a file of the same labels and features to test on"),
     "--train-size": ("vectors", "train_size", float,
-                     "features task: r, examples for training + validation (a fraction if < 1)"),
+                     "features task: r, examples for training + validation (a fraction if < 1); "
+                     "default: --protocol draws half, one run trains on all of --data minus its "
+                     "validation part"),
+    "--patience": ("trainer", "patience", int,
+                   "early stopping: stop after this many epochs without a better validation "
+                   "score and keep the best epoch's weights (10; 0 trains every epoch); "
+                   "--epochs is the maximum"),
+    "--spec-augment": ("augment", "spec_augment", "bool",
+                       "audio: SpecAugment time and frequency masks in training (on/off)"),
+    "--mixup": ("augment", "mixup", float,
+                "audio: mixup alpha, mixing examples and label vectors in training (0: off)"),
+    "--gain-db": ("augment", "gain_db", float,
+                  "audio: random gain in +-dB per training segment (0: off)"),
+    "--shift-seconds": ("augment", "shift_seconds", float,
+                        "audio: random circular time shift in +-seconds per training segment"),
     "--validation-fraction": ("vectors", "validation_fraction", float,
                               "features task: part of r held out to tune thresholds (0.1)"),
     "--repeats": ("vectors", "repeats", int, "features task: R random splits of --protocol"),
@@ -124,10 +140,14 @@ FLAGS = {
 }
 
 
-LIST_KINDS = ("ints", "strs", "labels")
+LIST_KINDS = ("ints", "strs", "labels", "bool")
 
 
 def _parse_value(kind, text):
+    if kind == "bool":
+        if text.lower() not in ("on", "off", "true", "false", "1", "0"):
+            raise ValueError(f"{text!r} is not on or off")
+        return text.lower() in ("on", "true", "1")
     if kind == "ints":
         return tuple(int(v) for v in text.split(","))
     if kind == "strs":
@@ -164,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--protocol", action="store_true",
                         help="features task: run the Table 2 protocol (all four models, plain "
                         "and AD, plus scikit-learn peers, over --repeats random splits)")
+    parser.add_argument("--paper", action="store_true",
+                        help="audio: start from the paper's settings (paper-sized CGRNN, batch "
+                        "100, 30 epochs, no early stopping) instead of the defaults measured "
+                        "for CPU training on a few hundred real clips")
     parser.add_argument("--plots", help="also save training curves (and ROC curves, audio) as "
                         "PNG here")
     parser.add_argument("--force", action="store_true",
@@ -173,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
-    from admlc_tf.recipes.audio import demo_config
+    from admlc_tf.recipes.audio import data_dir_config, demo_config, paper_config
 
     given = vars(args)
     if args.config:
@@ -182,8 +206,12 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         except (OSError, ValueError, TypeError) as e:  # JSONDecodeError is a ValueError
             raise AdmlcError(f"--config {args.config} cannot be used ({e}): fix the file or "
                              "start from a run's config.json") from None
-    elif "data_dir" in given or given.get("task") == "features":
+    elif args.paper:
+        config = paper_config()
+    elif given.get("task") == "features":
         config = ExperimentConfig()
+    elif "data_dir" in given or "labels_file" in given:
+        config = data_dir_config()
     else:
         config = demo_config()
     for flag, (section, field, kind, _) in FLAGS.items():
@@ -191,7 +219,11 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         if key in given:
             target = getattr(config, section) if section else config
             value = given[key]
-            setattr(target, field, _parse_value(kind, value) if kind in LIST_KINDS else value)
+            try:
+                value = _parse_value(kind, value) if kind in LIST_KINDS else value
+            except ValueError as e:
+                raise AdmlcError(f"{flag} {value}: {e}: fix the flag's value") from None
+            setattr(target, field, value)
     if "adversarial" in given:
         config.loss.adversarial = given["adversarial"]
     if "tflite" in given:

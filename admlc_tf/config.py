@@ -163,6 +163,11 @@ class TrainerConfig:
       init_from: an export version or a run folder whose predictor weights start this run (the
         output layer is new when the label set differs).
       freeze_epochs: with `init_from`, epochs during which only the new output layer trains.
+      patience: early stopping: stop when the validation score has not improved for this many
+        epochs and restore the best epoch's predictor weights before scoring and export
+        (`epochs` is then the maximum); 0 trains every epoch and keeps the last weights. Only
+        development-side validation data counts: a run that validates on its test split (CHiME-
+        Home without `data.validation_fold`) trains every epoch.
       precision: the Keras dtype policy the models are built with: "float32", or for GPUs
         "mixed_float16" (with dynamic loss scaling; tensor-core GPUs) or "mixed_bfloat16"
         (Ampere and later). Variables and the output layers stay float32 either way.
@@ -182,7 +187,46 @@ class TrainerConfig:
     log_every: int = 10
     init_from: Optional[str] = None
     freeze_epochs: int = 0
+    patience: int = 10
     precision: str = "float32"
+
+
+@dataclasses.dataclass
+class AugmentConfig:
+    """Training-only augmentation of the audio task, drawn from stateless seeds keyed by the run
+    seed and each example's position in its stream (the same after a resume). Validation, test
+    and the export never see it.
+
+    Attributes:
+      spec_augment: SpecAugment (Park et al. 2019): time and frequency masks on the log-mel
+        segment, filled with the training mean of each band (zero after standardisation).
+      time_masks: masks over time per segment.
+      time_mask_frames: the widest time mask, in frames (each width is uniform in 0..this).
+      freq_masks: masks over mel bands per segment.
+      freq_mask_bands: the widest frequency mask, in bands.
+      mixup: alpha of mixup (Zhang et al. 2018): each batch is mixed with the batch reversed,
+        inputs and label vectors alike, with a weight drawn from Beta(alpha, alpha); 0 is off.
+        The mix happens in the log-mel domain (logs of power, as in PANNs' implementation of
+        mixup on log-mel inputs the mix is of features, not of waveforms). With the critic,
+        its ground-truth pairs are mixed inputs with their mixed (soft) label vectors, and its
+        predicted pairs are the predictor's output on the mixed inputs.
+      gain_db: a random gain, uniform in +-gain_db decibels, per segment (0 is off).
+      shift_seconds: a random circular time shift of each segment, uniform in
+        +-shift_seconds (0 is off); a clip longer than a segment also gets a random crop.
+    """
+
+    spec_augment: bool = False
+    time_masks: int = 2
+    time_mask_frames: int = 20
+    freq_masks: int = 2
+    freq_mask_bands: int = 8
+    mixup: float = 0.0
+    gain_db: float = 0.0
+    shift_seconds: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return bool(self.spec_augment or self.mixup or self.gain_db or self.shift_seconds)
 
 
 @dataclasses.dataclass
@@ -223,8 +267,12 @@ class VectorConfig:
         lacks the factor 5); 2.0 in their demo, i.e. a weight of 0.1.
       c2ae_lagrange: C2AE's weight of the orthogonality constraint ||X^T X - I||^2 +
         ||E^T E - I||^2 on the unnormalised batch Gram matrices (0.5 in `CORR_error.m`).
+      test_path: a second file of the same labels and features to test on (e.g. Mulan's
+        `-test.arff`); the run then trains on `data_path` (all of it, or `train_size` of it).
       train_size: r, examples drawn for training + validation (a fraction if below 1); the rest
-        are the test set.
+        are the test set. None: the protocol draws half (r = 0.5), and one run trains on the
+        whole file minus its validation part, testing on `test_path` (or, without one,
+        reporting the validation part's scores, which chose the epoch and thresholds).
       validation_fraction: part of those r held out to tune thresholds.
       repeats: R, random splits of the protocol, seeds `trainer.seed + i`.
       threshold: how scores become label sets: "fixed" (0.5), "per_label" (each label's
@@ -234,6 +282,7 @@ class VectorConfig:
 
     data_path: Optional[str] = None
     labels_xml: Optional[str] = None
+    test_path: Optional[str] = None
     hidden_units: tuple[int, ...] = (512,)
     dropout: float = 0.2
     bpmll_hidden_fraction: float = 0.2
@@ -242,7 +291,7 @@ class VectorConfig:
     c2ae_latent: int = 0
     c2ae_alpha: float = 2.0
     c2ae_lagrange: float = 0.5
-    train_size: float = 0.5
+    train_size: Optional[float] = None
     validation_fraction: float = 0.1
     repeats: int = 10
     threshold: str = "fixed"
@@ -293,14 +342,16 @@ class ExperimentConfig:
     critic: CriticConfig = dataclasses.field(default_factory=CriticConfig)
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
     trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
+    augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
     serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
     vectors: VectorConfig = dataclasses.field(default_factory=VectorConfig)
 
     @property
     def model_name(self) -> str:
-        """`model`, or the task's default predictor: cgrnn for audio, bpmll for features."""
-        return self.model or ("bpmll" if self.task == "features" else "cgrnn")
+        """`model`, or the task's default predictor: cgrnn for audio, warp for features (chosen
+        by measurement on scene: `benchmarks/real_audio_study.py --part scene`)."""
+        return self.model or ("warp" if self.task == "features" else "cgrnn")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -140,14 +140,16 @@ class Trainer:
       run_dir: where checkpoints and TensorBoard logs go; None keeps nothing on disk.
       restore_dir: where to resume from, if not `run_dir/checkpoints` (a non-chief worker
         writes to a temporary folder but resumes from the chief's checkpoints).
+      augmentation: an `admlc_tf.data.augment.Augmentation` for both training streams, or None.
     """
 
     def __init__(self, config: ExperimentConfig, strategy: tf.distribute.Strategy, *,
                  build_predictor: Callable[[], keras.Model],
                  build_critic: Optional[Callable[[], keras.Model]],
                  run_dir: Optional[str | Path] = None,
-                 restore_dir: Optional[str | Path] = None):
+                 restore_dir: Optional[str | Path] = None, augmentation=None):
         self.config = config
+        self.augmentation = augmentation
         self.strategy = strategy
         train = config.trainer
         check_precision(train.precision)
@@ -169,7 +171,12 @@ class Trainer:
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.pretrain_step = tf.Variable(0, dtype=tf.int64, trainable=False,
                                              name="pretrain_step")
+            # Early stopping's state, so that a resumed run knows its best epoch so far.
+            self.best_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="best_epoch")
+            self.best_value = tf.Variable(math.nan, dtype=tf.float64, trainable=False,
+                                          name="best_value")
             tracked = dict(step=self.step, pretrain_step=self.pretrain_step,
+                           best_epoch=self.best_epoch, best_value=self.best_value,
                            predictor=spec.predictor, predictor_optimizer=predictor_optimizer)
             if spec.training_model is not None:
                 tracked["training_model"] = spec.training_model
@@ -191,6 +198,8 @@ class Trainer:
             self.manager = tf.train.CheckpointManager(self.checkpoint, self.run_dir / "checkpoints",
                                                       max_to_keep=3)
         self._frozen = False
+        self._best_weights = None
+        self.early_stopping: dict = {}
         self._build_step_functions()
         self._build_other_functions()
 
@@ -263,19 +272,23 @@ class Trainer:
 
     def fit(self, train_rows: ClipRows, validation_rows: Optional[ClipRows] = None,
             verbose: bool = True,
-            validation_metric: Callable[[np.ndarray, np.ndarray], dict] = mean_eer_metric
-            ) -> list[dict]:
-        """Critic pre-training, then Algorithm 1 for `config.trainer.epochs` epochs.
+            validation_metric: Callable[[np.ndarray, np.ndarray], dict] = mean_eer_metric,
+            monitor: Optional[tuple[str, str]] = None) -> list[dict]:
+        """Critic pre-training, then Algorithm 1 for at most `config.trainer.epochs` epochs.
 
         Resumes from the latest checkpoint in `run_dir`: the step counters, both models, both
-        optimizers and the data position (the streams are seeded, so skipping the batches already
-        used restores them).
+        optimizers, early stopping's best epoch and the data position (the streams are seeded,
+        so skipping the batches already used restores them).
 
         Args:
           train_rows: the training split.
           validation_rows: scored after every epoch with `validation_metric`, if given.
           verbose: progress bars.
           validation_metric: `(labels [n, L], probabilities [n, L]) -> {name: value}`.
+          monitor: `(name, "min" | "max")`: early stopping on that value of
+            `validation_metric` with `trainer.patience` (0 is off); the best epoch's predictor
+            weights are restored at the end. None: no early stopping (e.g. when the validation
+            rows are the test split).
 
         Returns:
           One dict per epoch trained in this call: mean training scalars, and the validation
@@ -283,6 +296,8 @@ class Trainer:
         """
         cfg = self.config.trainer
         self.restore()
+        patience = cfg.patience if (monitor and validation_rows is not None) else 0
+        self.early_stopping = {"patience": patience, "monitor": monitor[0] if monitor else None}
         steps_per_epoch = len(train_rows) // cfg.batch_size
         if steps_per_epoch == 0:
             raise AdmlcError(f"the training split has {len(train_rows)} chunks, fewer than "
@@ -300,16 +315,21 @@ class Trainer:
             critic_batches_used += int(self.step.numpy()) // cfg.critic_every
             critic_stream = self._distribute(training_stream(
                 train_rows, batch_size=cfg.critic_batch, seed=cfg.seed + 1,
-                skip_batches=critic_batches_used))
+                skip_batches=critic_batches_used, augmentation=self.augmentation))
             self._pretrain_critic(critic_stream, writer, verbose)
 
         start = int(self.step.numpy())
         stream = self._distribute(training_stream(
-            train_rows, batch_size=cfg.batch_size, seed=cfg.seed, skip_batches=start))
+            train_rows, batch_size=cfg.batch_size, seed=cfg.seed, skip_batches=start,
+            augmentation=self.augmentation))
         progress = keras.utils.Progbar(total_steps) if verbose else None
         if progress and start:
             progress.update(start)
         history, epoch_logs = [], {}
+        if patience:
+            self._load_best_weights()
+            if start and self._patience_spent(start // steps_per_epoch, patience):
+                total_steps = start  # stopped early before the run was interrupted
         for k in range(start + 1, total_steps + 1):
             self._freeze_body((k - 1) // steps_per_epoch < cfg.freeze_epochs)
             x, y = next(stream)
@@ -342,11 +362,58 @@ class Trainer:
                             for name, value in values.items():
                                 tf.summary.scalar(name.removeprefix("val_"), value)
                 history.append(summary)
+                if patience:
+                    self._track_best(summary["epoch"], values[monitor[0]], monitor[1])
+                    if self._patience_spent(summary["epoch"], patience):
+                        if self.manager:
+                            self.manager.save(checkpoint_number=k)
+                        if verbose:
+                            print(f"\nEarly stop after epoch {summary['epoch']}: "
+                                  f"{monitor[0]} has not improved for {patience} epochs")
+                        break
         for w in (writer, val_writer):
             if w:
                 w.flush()
         self._freeze_body(False)
+        if patience and self._best_weights is not None:
+            self.predictor.set_weights(self._best_weights)
+            self.early_stopping.update(
+                best_epoch=int(self.best_epoch.numpy()), best_value=float(self.best_value.numpy()),
+                epochs_trained=int(self.step.numpy()) // steps_per_epoch,
+                restored="the best epoch's predictor weights")
         return history
+
+    def _best_path(self) -> Optional[Path]:
+        return self.run_dir / "best.weights.h5" if self.run_dir else None
+
+    def _track_best(self, epoch: int, value: float, mode: str) -> None:
+        """Keeps the predictor's weights (in memory and in the run folder) when `value` beats
+        the best so far."""
+        best = float(self.best_value.numpy())
+        better = math.isfinite(value) and (
+            math.isnan(best) or (value < best if mode == "min" else value > best))
+        if not better:
+            return
+        self.best_epoch.assign(epoch)
+        self.best_value.assign(value)
+        self._best_weights = self.predictor.get_weights()
+        path = self._best_path()
+        if path:  # beside the checkpoints, so a resumed run restores the same best epoch
+            tmp = path.with_name(f".tmp-{os.getpid()}.weights.h5")
+            self.predictor.save_weights(tmp)
+            os.replace(tmp, path)
+
+    def _load_best_weights(self) -> None:
+        path = self._best_path()
+        if self._best_weights is None and int(self.best_epoch.numpy()) and path and path.is_file():
+            current = self.predictor.get_weights()
+            self.predictor.load_weights(path)
+            self._best_weights = self.predictor.get_weights()
+            self.predictor.set_weights(current)
+
+    def _patience_spent(self, epoch: int, patience: int) -> bool:
+        best = int(self.best_epoch.numpy())
+        return bool(best) and epoch - best >= patience
 
     def _freeze_body(self, frozen: bool) -> None:
         """`trainer.freeze_epochs`: while `frozen`, only the predictor's head layers train.

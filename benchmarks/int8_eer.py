@@ -1,7 +1,8 @@
 """What TFLite (float32 and int8) costs in EER on a held-out CHiME-Home split (issue #15).
 
-    python train.py --data-dir ~/.cache/admlc-tf/demo-chime-home-v1/chime_home --epochs 3 \\
-        --tflite --name cgrnn-paper-int8 --out runs/cgrnn-paper-int8
+    python train.py --paper --data-dir ~/.cache/admlc-tf/demo-chime-home-v1/chime_home \\
+        --validation-fold 1 --epochs 5 --batch-size 32 --critic-pretrain-steps 20 --tflite \\
+        --name cgrnn-paper-int8 --out runs/cgrnn-paper-int8
     python benchmarks/int8_eer.py --model saved_models/cgrnn-paper-int8/1 --split evaluation
 
 Every clip of the split is tagged as `predict.py` tags it (streamed, segments pooled) through

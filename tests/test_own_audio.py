@@ -240,8 +240,10 @@ def jobs(sets, tmp_path_factory):
         jobs.submit(key, "train.py", "--data-dir", data_dir, "--out", out, "--export-dir",
                     models, "--name", name, *TINY_MODEL, *extra, after=after, then=then)
 
+    augmented = ["--spec-augment", "on", "--mixup", "0.3", "--gain-db", "3",
+                 "--shift-seconds", "0.5", "--patience", "1"]
     for layout in ("csv", "fsd50k", "desed"):
-        train(f"{layout}/train", sets[layout], layout)
+        train(f"{layout}/train", sets[layout], layout, *(augmented if layout == "fsd50k" else ()))
     csv_export = models / "csv" / "1"
     train("ft/export", sets["desed"], "ft-export", "--init-from", csv_export, "--labels",
           "Speech;Dog bark", "--epochs", "2", "--freeze-epochs", "1", after=["csv/train"])
@@ -447,6 +449,24 @@ def test_crnn_attention_trains_end_to_end(jobs):
     assert first["export"] == str(jobs.paths["models"] / "crnn" / "1")
     assert list(first["eer"]) == EXPECTED_LABELS["desed"]
     assert (jobs.paths["models"] / "crnn" / "1" / "saved_model.pb").is_file()
+
+
+def test_augmentation_and_early_stopping_flags_reach_the_run(jobs):
+    # catches: augmentation or patience flags not parsed into the config, augmentation failing
+    # inside the training graph, or early stopping not watching the development-side val split
+    run_dir = trained(jobs, "fsd50k/train")
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["augment"] == {**config["augment"], "spec_augment": True, "mixup": 0.3,
+                                 "gain_db": 3.0, "shift_seconds": 0.5}
+    assert config["trainer"]["patience"] == 1
+    results = json.loads((run_dir / "results.json").read_text())
+    stopping = results["early_stopping"]
+    assert stopping["monitor"] == "val_mean_eer" and stopping["patience"] == 1
+    assert stopping["best_epoch"] in (1, 2)
+    assert results["validation"]["split"] == "val"
+    history = results["history"]
+    best = min(history, key=lambda h: h["val_mean_eer"])
+    assert stopping["best_epoch"] == best["epoch"]
 
 
 def test_resumed_run_keeps_its_splits_csv(jobs):

@@ -90,3 +90,36 @@ def test_bad_vector_inputs_exit_2(tmp_path):
     assert "nan.npz" in result.stderr.strip().splitlines()[-1]
     missing = train("--model", "warp", "--out", tmp_path / "r", tmp_path=tmp_path)
     assert missing.returncode == 2 and "--data" in missing.stderr
+
+
+def test_one_run_trains_on_the_whole_file_and_scores_a_test_file(tmp_path):
+    """Catches a single run that silently trains on half the rows (the protocol's r), a
+    `--test-data` that is ignored or mixed into training, and a test file of other labels
+    accepted."""
+    x, y = generated(n=150)
+    save_npz(tmp_path / "train.npz", x[:100], y[:100], label_names=list("abcde"))
+    save_npz(tmp_path / "test.npz", x[100:], y[100:], label_names=list("abcde"))
+    result = train("--data", tmp_path / "train.npz", "--model", "warp", "--out",
+                   tmp_path / "run", "--export-dir", tmp_path / "models", *TINY,
+                   tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["n_train"] == 100 and results["n_test"] == 10  # the validation part
+    assert results["scored"].startswith("validation")
+    assert "validation part" in result.stdout
+
+    result = train("--data", tmp_path / "train.npz", "--test-data", tmp_path / "test.npz",
+                   "--model", "warp", "--out", tmp_path / "run2", "--export-dir",
+                   tmp_path / "models", *TINY, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((tmp_path / "run2" / "results.json").read_text())
+    assert results["n_train"] == 100 and results["n_test"] == 50
+    assert results["scored"] == "test"
+    assert results["early_stopping"]["monitor"] == "val_ranking_loss"
+
+    save_npz(tmp_path / "other.npz", x[100:], y[100:], label_names=list("vwxyz"))
+    result = train("--data", tmp_path / "train.npz", "--test-data", tmp_path / "other.npz",
+                   "--out", tmp_path / "run3", *TINY, tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "other.npz" in result.stderr and "same labels" in result.stderr
+    assert not (tmp_path / "run3").exists()

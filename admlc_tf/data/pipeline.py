@@ -164,14 +164,16 @@ class ArrayRows:
 
 
 def training_stream(rows: ClipRows | ArrayRows, *, batch_size: int, seed: int,
-                    skip_batches: int = 0) -> tf.data.Dataset:
+                    skip_batches: int = 0, augmentation=None) -> tf.data.Dataset:
     """An endless stream of shuffled global batches, a fresh full permutation every epoch.
 
     Args:
       rows: the training rows.
       batch_size: the GLOBAL batch size (split across replicas later).
-      seed: shuffle and crop seed; the sequence of batches is a function of it alone.
+      seed: shuffle, crop and augmentation seed; the sequence of batches is a function of it.
       skip_batches: batches to skip, to resume a stream where a checkpoint left it.
+      augmentation: an `admlc_tf.data.augment.Augmentation` applied to each example and batch,
+        or None.
     """
     if len(rows) < batch_size:
         raise ValueError(f"the training split has {len(rows)} examples, fewer than the batch size "
@@ -183,10 +185,22 @@ def training_stream(rows: ClipRows | ArrayRows, *, batch_size: int, seed: int,
         lambda index, batch: tf.data.Dataset.from_tensor_slices(
             (batch, index * batch_size + tf.range(batch_size, dtype=tf.int64))))
     read, seed = rows.reader(), tf.constant(seed, tf.int64)
+    augment = augmentation if augmentation is not None and augmentation.active else None
+
+    def example(position, index):
+        x, y = read(position, index, seed)
+        if augment is not None:
+            x = augment.example(x, tf.stack([seed, index]))
+        return x, y, index
+
     # Rows are read in parallel but delivered in order (map is deterministic by default), so a
     # seeded stream stays reproducible.
-    ds = examples.map(lambda position, example: read(position, example, seed),
-                      num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder=True)
+    ds = examples.map(example, num_parallel_calls=tf.data.AUTOTUNE).batch(
+        batch_size, drop_remainder=True)
+    if augment is not None:  # the batch's first example index keys its mixup draws
+        ds = ds.map(lambda x, y, index: augment.batch(x, y, tf.stack([seed, index[0]])))
+    else:
+        ds = ds.map(lambda x, y, index: (x, y))
     # Multi-worker: one HDF5 file cannot be split by file, so every worker reads the stream and
     # keeps its share of each global batch (DATA sharding). Mirrored strategies ignore this.
     options = tf.data.Options()

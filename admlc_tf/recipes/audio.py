@@ -37,6 +37,29 @@ def demo_config() -> ExperimentConfig:
     )
 
 
+def data_dir_config() -> ExperimentConfig:
+    """The defaults of `python train.py --data-dir DIR`, chosen by measurement on real
+    recordings (`benchmarks/real_audio_study.py`, README "Results on real recordings"): a
+    CPU-sized CGRNN (the paper-sized one takes minutes an epoch on two cores where this one
+    takes seconds, and has far more weights than a few hundred clips can fit), batches of 32
+    and up to 60 epochs with early stopping on the validation split. `paper_config` has the
+    paper's settings."""
+    return ExperimentConfig(
+        predictor=PredictorConfig(window_hop=27, conv_filters=(16, 16), gru_units=(32,),
+                                  dense_units=32),
+        trainer=TrainerConfig(epochs=60, batch_size=32, critic_batch=32, patience=10),
+    )
+
+
+def paper_config() -> ExperimentConfig:
+    """The paper's settings for DCASE 2016 Task 4 (`train.py --paper`): the field defaults of
+    `ExperimentConfig` (CGRNN with two gated-conv blocks of 64 maps, three bidirectional GRUs
+    of 128, batch 100, 30 epochs), every epoch trained (no early stopping)."""
+    config = ExperimentConfig()
+    config.trainer.patience = 0
+    return config
+
+
 def prepare_data(config: ExperimentConfig, verbose: bool = True,
                  run_dir: Optional[Path] = None) -> AudioData:
     """Reads the data set, its splits (the run folder's splits.csv when resuming) and features."""
@@ -77,6 +100,21 @@ def _with_initial_weights(build, data: AudioData, source):
         return spec
 
     return build_and_load
+
+
+def augmentation(config: ExperimentConfig, data: AudioData):
+    """The run's training augmentation (`config.augment`), or None when it is all off."""
+    from admlc_tf.data.augment import Augmentation
+
+    if not config.augment.active:
+        return None
+    features = config.features
+    try:
+        return Augmentation(config.augment,
+                            frames_per_second=features.sample_rate / features.hop_length,
+                            fill=data.feature_mean)
+    except ValueError as e:
+        raise AdmlcError(str(e)) from None
 
 
 def choose_thresholds(config: ExperimentConfig, data: AudioData, trainer) -> dict:
@@ -131,6 +169,8 @@ class AudioRecipe:
         for field in ("epochs", "batch_size", "critic_batch", "critic_every"):
             if getattr(trainer, field) < 1:
                 raise AdmlcError(f"trainer.{field} {getattr(trainer, field)} must be at least 1")
+        if trainer.patience < 0:
+            raise AdmlcError(f"trainer.patience {trainer.patience} must be at least 0")
         if trainer.freeze_epochs < 0 or (trainer.freeze_epochs and not trainer.init_from):
             raise AdmlcError("trainer.freeze_epochs freezes a fine-tuned predictor: pass "
                              "trainer.init_from too, and a count of at least 0")
@@ -172,11 +212,13 @@ class AudioRecipe:
         if source is not None:
             predictor = _with_initial_weights(predictor, data, source)
         trainer = Trainer(config, strategy, build_predictor=predictor, build_critic=critic,
-                          run_dir=run_dir, restore_dir=restore_dir)
+                          run_dir=run_dir, restore_dir=restore_dir,
+                          augmentation=augmentation(config, data))
         if verbose and data.monitoring_only:
+            stopping = (" and early stopping is off" if config.trainer.patience else "")
             print(f"The per-epoch validation scores are computed on {data.test_split}, the test "
-                  "split: they are for monitoring only (data.validation_fold holds a development "
-                  "fold out instead)")
+                  f"split: they are for monitoring only{stopping} (data.validation_fold holds a "
+                  "development fold out instead)")
         if verbose:
             loss = config.loss.supervised.upper()
             mode = (f"AD-{loss} (lambda={config.loss.lam}, critic every "
@@ -189,7 +231,8 @@ class AudioRecipe:
 
         history = trainer.fit(data.train, data.validation, verbose=verbose,
                               validation_metric=functools.partial(
-                                  mean_eer_metric, label_names=data.label_names))
+                                  mean_eer_metric, label_names=data.label_names),
+                              monitor=None if data.monitoring_only else ("val_mean_eer", "min"))
         return Fitted(trainer, history)
 
     def report(self, config, data: AudioData, fitted: Fitted, announce: bool) -> dict:
@@ -200,7 +243,9 @@ class AudioRecipe:
         report["validation"] = {
             "split": data.validation_split,
             "use": "monitoring only: it is the test split, nothing is chosen on it"
-                   if data.monitoring_only else "per-epoch scores"}
+                   if data.monitoring_only
+                   else "per-epoch scores, early stopping and per-label thresholds"}
+        report["early_stopping"] = fitted.trainer.early_stopping
         fitted.extra["scores"] = scores
         report["thresholds"] = fitted.extra["thresholds"] = choose_thresholds(config, data,
                                                                               fitted.trainer)

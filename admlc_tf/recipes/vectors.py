@@ -28,7 +28,7 @@ from admlc_tf.data.vectors import (VectorDataset, load_vectors, random_split,
 from admlc_tf.errors import AdmlcError
 from admlc_tf.files import write_json_atomic, write_text_atomic
 from admlc_tf.lifecycle import Fitted
-from admlc_tf.metrics import binarize, micro_f1, macro_f1, multilabel_report
+from admlc_tf.metrics import binarize, micro_f1, macro_f1, multilabel_report, ranking_loss
 from admlc_tf.predictors import registry
 from admlc_tf.predictors.spec import PredictorSpec
 
@@ -61,10 +61,12 @@ def build_spec(config: ExperimentConfig, model: str, features: np.ndarray,
 
 
 def f1_metric(labels: np.ndarray, probabilities: np.ndarray) -> dict:
-    """Per-epoch validation: micro and macro F1 at a fixed 0.5."""
+    """Per-epoch validation: micro and macro F1 at a fixed 0.5, and the ranking loss (which
+    early stopping watches: it needs no threshold)."""
     predictions = (probabilities >= 0.5).astype(np.float32)
     return {"val_micro_f1": micro_f1(labels, predictions),
-            "val_macro_f1": macro_f1(labels, predictions)}
+            "val_macro_f1": macro_f1(labels, predictions),
+            "val_ranking_loss": ranking_loss(labels, probabilities)}
 
 
 @dataclasses.dataclass
@@ -96,8 +98,10 @@ def _report(config, test_labels, test_scores, val_labels, val_scores) -> dict:
 def run_split(config: ExperimentConfig, data: VectorDataset, train_idx: np.ndarray,
               test_idx: np.ndarray, *, model: str, adversarial: bool, seed: int,
               run_dir: Optional[str] = None, verbose: bool = False,
-              strategy=None) -> SplitResult:
-    """Trains one deep model on `train_idx` (minus a validation part) and tests on `test_idx`."""
+              strategy=None, test_data: Optional[VectorDataset] = None) -> SplitResult:
+    """Trains one deep model on `train_idx` (minus a validation part) and tests on `test_idx`
+    of `data`, or on all of `test_data` when given. With neither (an empty `test_idx`), the
+    report is the validation part's, marked as such: it chose the epoch and thresholds."""
     from admlc_tf.trainer import Trainer, make_strategy
 
     config = copy.deepcopy(config)
@@ -114,10 +118,19 @@ def run_split(config: ExperimentConfig, data: VectorDataset, train_idx: np.ndarr
                       build_critic=critic, run_dir=run_dir)
     validation = ArrayRows(data.features[val_idx], data.labels[val_idx])
     history = trainer.fit(ArrayRows(x_fit, y_fit), validation, verbose=verbose,
-                          validation_metric=f1_metric)
-    test = ArrayRows(data.features[test_idx], data.labels[test_idx])
+                          validation_metric=f1_metric, monitor=("val_ranking_loss", "min"))
+    if test_data is not None:
+        test = ArrayRows(test_data.features, test_data.labels)
+    elif len(test_idx):
+        test = ArrayRows(data.features[test_idx], data.labels[test_idx])
+    else:
+        test = validation
     report = _report(config, test.labels, trainer.predict(test), validation.labels,
                      trainer.predict(validation))
+    report["scored"] = ("test" if test is not validation else
+                        "validation: no test data (pass --test-data or --train-size); the "
+                        "validation part chose the epoch and thresholds, so it flatters")
+    report["early_stopping"] = trainer.early_stopping
     return SplitResult(report, history, trainer)
 
 
@@ -153,8 +166,27 @@ def run_peer(config: ExperimentConfig, data: VectorDataset, train_idx, test_idx,
     return SplitResult(report, [])
 
 
+def load_test_vectors(config: ExperimentConfig, data: VectorDataset) -> VectorDataset:
+    """`vectors.test_path`, checked to have `data`'s labels (in order) and feature count."""
+    v = config.vectors
+    # Mulan ships one label XML for both halves (scene.xml beside scene-train/-test.arff).
+    xml = next((x for x in (Path(v.test_path).with_suffix(".xml"), v.labels_xml,
+                            Path(v.data_path).with_suffix(".xml"))
+                if x is not None and Path(x).is_file()), None)
+    test = load_vectors(v.test_path, labels_xml=xml, num_labels=data.num_labels)
+    if test.label_names != data.label_names:
+        raise AdmlcError(f"{v.test_path} has labels {test.label_names[:5]}... but {v.data_path} "
+                         f"has {data.label_names[:5]}...: pass a test file of the same labels "
+                         "in the same order")
+    if test.num_features != data.num_features:
+        raise AdmlcError(f"{v.test_path} has {test.num_features} features but {v.data_path} "
+                         f"has {data.num_features}: pass a test file of the same features")
+    return test
+
+
 def _train_count(config: ExperimentConfig, n: int) -> int:
     size = config.vectors.train_size
+    size = 0.5 if size is None else size  # the protocol's r when none is given
     count = int(round(size * n)) if size < 1 else int(size)
     if not 2 <= count < n:
         raise AdmlcError(f"vectors.train_size {size} leaves {n - count} of {n} examples for testing: "
@@ -169,6 +201,11 @@ class VectorData:
     dataset: VectorDataset
     train_idx: np.ndarray
     test_idx: np.ndarray
+    test: Optional[VectorDataset] = None
+
+    @property
+    def n_test(self) -> int:
+        return len(self.test.labels) if self.test is not None else len(self.test_idx)
 
 
 class VectorRecipe:
@@ -184,10 +221,19 @@ class VectorRecipe:
         validate(config)
 
     def prepare(self, config, run_dir, verbose) -> VectorData:
-        data = load_vectors(config.vectors.data_path, labels_xml=config.vectors.labels_xml)
+        v = config.vectors
+        data = load_vectors(v.data_path, labels_xml=v.labels_xml)
         n = len(data.labels)
-        return VectorData(data, *random_split(n, _train_count(config, n),
-                                              seed=config.trainer.seed))
+        test = load_test_vectors(config, data) if v.test_path else None
+        if v.train_size is None:
+            return VectorData(data, np.arange(n, dtype=np.int64), np.zeros(0, np.int64), test)
+        count = int(round(v.train_size * n)) if v.train_size < 1 else int(v.train_size)
+        if test is not None and count == n:
+            return VectorData(data, np.arange(n, dtype=np.int64), np.zeros(0, np.int64), test)
+        train_idx, test_idx = random_split(n, _train_count(config, n), seed=config.trainer.seed)
+        if test is not None:  # r rows of the file train; the other file tests
+            test_idx = np.zeros(0, np.int64)
+        return VectorData(data, train_idx, test_idx, test)
 
     def run_files(self, data) -> dict:
         return {}
@@ -197,15 +243,18 @@ class VectorRecipe:
         result = run_split(config, data.dataset, data.train_idx, data.test_idx,
                            model=config.model_name, adversarial=config.loss.adversarial,
                            seed=config.trainer.seed, run_dir=run_dir, verbose=verbose,
-                           strategy=strategy)
+                           strategy=strategy, test_data=data.test)
         return Fitted(result.trainer, result.history, {"report": result.report})
 
     def report(self, config, data: VectorData, fitted: Fitted, announce: bool) -> dict:
-        report = {**fitted.extra["report"], "n_test": len(data.test_idx)}
+        report = {**fitted.extra["report"], "n_train": len(data.train_idx)}
+        report["n_test"] = report["n_examples"]  # the validation part's, without test data
         if announce:
+            where = (f"{data.n_test} test examples of {data.test.source}" if data.test is not None
+                     else f"{data.n_test} test examples of {data.dataset.source}" if data.n_test
+                     else f"the validation part of {data.dataset.source} (no test data)")
             print(format_report(report, title=f"{config.model_name} "
-                                f"({'AD' if config.loss.adversarial else 'Ori.'}) on "
-                                f"{len(data.test_idx)} test examples of {data.dataset.source}"))
+                                f"({'AD' if config.loss.adversarial else 'Ori.'}) on {where}"))
         return report
 
     def export(self, config, data: VectorData, fitted: Fitted):
