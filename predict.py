@@ -1,8 +1,13 @@
-"""Tag audio files with an exported predictor (the SavedModel alone is needed).
+"""Tag audio or image files with an exported predictor (the SavedModel alone is needed).
 
     python predict.py --model saved_models/cgrnn-demo/1 clip.wav recordings/
     python predict.py --model saved_models/cgrnn-demo/1 recordings/ --csv tags.csv --json tags.json
     python predict.py --model saved_models/cgrnn-demo/1 day.flac --timeline day.csv --events day.tsv
+    python predict.py --model saved_models/images-bpmll/1 photo.jpg photos/ --csv tags.csv
+
+The model's assets/export_config.json says what it takes ("input": waveform or image_bytes).
+Images (JPEG, PNG, BMP, GIF's first frame; grayscale, palette, RGBA, CMYK and 16-bit converted)
+are tagged one by one.
 
 Each audio file (WAV, FLAC, OGG; MP3 where libsndfile reads it) is read as mono (channels
 averaged) in blocks, resampled to the model's rate as it streams if needed, cut into
@@ -41,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="an exported version folder: saved_models/<name>/<version>")
     parser.add_argument("--threshold", type=float, default=None,
                         help="one threshold for every label (default: the export's per-label "
-                        "thresholds, 0.5 where it has none)")
+                        "thresholds, chosen on validation data by the training run; 0.5 where "
+                        "it has none)")
     parser.add_argument("--csv", help="write one row per file to this CSV file: file, seconds, "
                         "a column per label, the labels at or above their threshold joined "
                         "with ';', and which thresholds were used")
@@ -71,15 +77,14 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from admlc_tf.inference import tag_files
 
-    failed = []
+    records = []
 
     def job():
-        records = tag_files(args.paths, model_path=args.model, threshold=args.threshold,
-                            csv_path=args.csv, json_path=args.json,
-                            timeline_path=args.timeline, events_path=args.events,
-                            median_segments=args.median_segments, batch_size=args.batch_size,
-                            backend=args.backend, verbose=not args.quiet)
-        failed.extend(records.failed)
+        records.extend(tag_files(
+            args.paths, model_path=args.model, threshold=args.threshold, csv_path=args.csv,
+            json_path=args.json, timeline_path=args.timeline, events_path=args.events,
+            median_segments=args.median_segments, batch_size=args.batch_size,
+            backend=args.backend, verbose=not args.quiet))
 
     try:
         code = run_cli(job)
@@ -87,7 +92,7 @@ def main(argv=None) -> int:
         print("interrupted: outputs not yet written are absent, none is half-written",
               file=sys.stderr)
         return 130
-    return 1 if code == 0 and failed else code
+    return 1 if code == 0 and any("error" in r for r in records) else code
 
 
 if __name__ == "__main__":

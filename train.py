@@ -7,6 +7,8 @@
     python train.py --data-dir my_audio --init-from saved_models/cgrnn/1 --freeze-epochs 2
     python train.py --task features --data scene.arff --model c2ae          # feature vectors
     python train.py --task features --data scene.arff --protocol --repeats 10  # Table 2
+    python train.py --task images                    # generated shapes, random backbone
+    python train.py --task images --data-dir CUB_200_2011_archive --model c2ae  # VGG-16 fc2
 
 Each flag sets one field of `admlc_tf.config.ExperimentConfig`; flags not given keep the
 defaults (the demo defaults without --data-dir, the paper's with it) or the --config file's.
@@ -32,9 +34,11 @@ FLAGS = {
     "--data-dir": ("data", "data_dir", str,
                    "labelled audio: CHiME-Home's chime_home folder, the folder holding "
                    "FSD50K.ground_truth/, a DESED root, or a folder with labels.csv "
-                   "(file,labels[,split|fold]); default: the generated demo set"),
+                   "(file,labels[,split|fold]); --task images: a labels.csv image folder or "
+                   "CUB-200-2011; default: the generated demo set"),
     "--layout": ("data", "layout", str,
-                 "chime-home, fsd50k, desed or csv (default: detected from --data-dir)"),
+                 "chime-home, fsd50k, desed or csv; --task images: csv or cub (default: "
+                 "detected from --data-dir)"),
     "--labels-file": ("data", "labels_file", str,
                       "a weak-label TSV (filename<TAB>event_labels) or a labels.csv anywhere"),
     "--audio-dir": ("data", "audio_dir", str,
@@ -96,14 +100,23 @@ FLAGS = {
                          "audio: each label's threshold, chosen on the development-side "
                          "validation split at the end of training: f1 (max F1, default) or eer "
                          "(0.5 for every label when there is no such split)"),
-    "--task": (None, "task", str, "audio (default) or features (feature vectors, Table 2)"),
+    "--task": (None, "task", str, "audio (default), features (feature vectors, Table 2) or "
+               "images (a labels.csv image folder or CUB-200-2011 -> backbone features)"),
+    "--backbone": ("images", "backbone", str,
+                   "images task: vgg16 (fc2, 4096-d; default with --data-dir), "
+                   "efficientnetv2-b0 (the demo's) or mobilenetv3small"),
+    "--backbone-weights": ("images", "backbone_weights", str,
+                           "images task: imagenet (Keras downloads and caches them; default "
+                           "with --data-dir), a weights file, or random (the demo's)"),
+    "--image-size": ("images", "image_size", int,
+                     "images task: square input size (0: the backbone's, 224; the demo 64)"),
     "--data": ("vectors", "data_path", str,
                "features task: an .arff (Mulan/MEKA), .npz/.h5 (X, Y) or .mat file"),
     "--labels-xml": ("vectors", "labels_xml", str,
                      "features task: Mulan label XML of an .arff (default: beside it)"),
     "--model": (None, "model", str,
-                "the predictor: audio cgrnn (default) or crnn-attention; features deep-cplst, "
-                "warp (default), bpmll or c2ae"),
+                "the predictor: audio cgrnn (default) or crnn-attention; features and images "
+                "deep-cplst, warp (default), bpmll or c2ae"),
     "--hidden-units": ("vectors", "hidden_units", "ints",
                        "features task: hidden layers of Deep-CPLST, WARP and C2AE (512)"),
     "--bpmll-loss": ("vectors", "bpmll_loss", str,
@@ -111,9 +124,9 @@ FLAGS = {
     "--test-data": ("vectors", "test_path", str,
                     "features task: a file of the same labels and features to test on"),
     "--train-size": ("vectors", "train_size", float,
-                     "features task: r, examples for training + validation (a fraction if < 1); "
-                     "default: --protocol draws half, one run trains on all of --data minus its "
-                     "validation part"),
+                     "features/images task: r, examples for training + validation (a fraction "
+                     "if < 1); default: --protocol draws half, one run trains on all of --data "
+                     "minus its validation part; images: a split given by the data wins"),
     "--patience": ("trainer", "patience", int,
                    "early stopping: stop after this many epochs without a better validation "
                    "score and keep the best epoch's weights (10; 0 trains every epoch); "
@@ -182,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="audio: also export model.tflite and model_int8.tflite (float32 and "
                         "dynamic-range int8 TensorFlow Lite) beside saved_model.pb")
     parser.add_argument("--protocol", action="store_true",
-                        help="features task: run the Table 2 protocol (all four models, plain "
+                        help="features/images task: run the Table 2 protocol (all four models, plain "
                         "and AD, plus scikit-learn peers, over --repeats random splits)")
     parser.add_argument("--paper", action="store_true",
                         help="audio: start from the paper's settings (paper-sized CGRNN, batch "
@@ -198,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     from admlc_tf.recipes.audio import data_dir_config, demo_config, paper_config
+    from admlc_tf.recipes.images import demo_config as image_demo_config
 
     given = vars(args)
     if args.config:
@@ -210,6 +224,9 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         config = paper_config()
     elif given.get("task") == "features":
         config = ExperimentConfig()
+    elif given.get("task") == "images":
+        with_data = "data_dir" in given or "labels_file" in given
+        config = ExperimentConfig() if with_data else image_demo_config()
     elif "data_dir" in given or "labels_file" in given:
         config = data_dir_config()
     else:
@@ -230,9 +247,11 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         config.serving.tflite = True
     if "critic_batch" not in given and "batch_size" in given and not args.config:
         config.trainer.critic_batch = config.trainer.batch_size
-    if (config.task == "features" or "model" in given) and "name" not in given \
+    if (config.task in ("features", "images") or "model" in given) and "name" not in given \
             and not args.config:
         config.name = config.model_name
+        if config.task == "images":  # its export is not the features task's
+            config.name = f"images-{config.model_name}"
     if "out" not in given and not args.config:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         config.out_dir = os.path.join("runs", f"{config.name}-{stamp}")

@@ -53,11 +53,13 @@ class DataConfig:
     Attributes:
       data_dir: a labelled audio folder: CHiME-Home's `chime_home` (or its parent), the folder
         holding `FSD50K.ground_truth/`, a DESED root, or a folder with `labels.csv`; None uses
-        the generated demo set.
-      layout: "chime-home", "fsd50k", "desed" or "csv"; None detects it from the folder.
+        the generated demo set. Task images: a folder with labels.csv, or CUB-200-2011 (the
+        folder holding CUB_200_2011/ and attributes.txt).
+      layout: "chime-home", "fsd50k", "desed" or "csv" (task images: "csv" or "cub"); None
+        detects it from the folder.
       labels_file: a weak-label TSV (`filename<TAB>event_labels`) or a `labels.csv` anywhere,
         read instead of the layout's own list.
-      audio_dir: the audio of `labels_file` (default: its folder).
+      audio_dir: the audio (task images: the images) of `labels_file` (default: its folder).
       labels: the labels to learn, in this order (a subset or a fixed order); None: FSD50K's
         vocabulary, or the sorted labels of the training split.
       fold: CHiME-Home: "1".."5" trains on the other development folds and validates on that
@@ -299,6 +301,28 @@ class VectorConfig:
 
 
 @dataclasses.dataclass
+class ImageConfig:
+    """Image tagging (`--task images`): a pretrained backbone's features, then the Table 2 models.
+
+    Attributes:
+      backbone: a `keras.applications` network by id (`admlc_tf.backbones.BACKBONES`):
+        "vgg16" (the paper: the 4,096-d fc2 layer), "efficientnetv2-b0" or "mobilenetv3small"
+        (globally average-pooled).
+      backbone_weights: "imagenet" (Keras downloads and caches them on first use), a path to a
+        weights file for that network, or "random" (seeded; shows the pipeline, not the
+        features' quality).
+      image_size: images are resized to this square size; 0 means the backbone's own (224).
+        VGG-16's fc2 with imagenet weights needs 224.
+      extract_batch: images per backbone call while features are extracted (bounds memory).
+    """
+
+    backbone: str = "vgg16"
+    backbone_weights: str = "imagenet"
+    image_size: int = 0
+    extract_batch: int = 32
+
+
+@dataclasses.dataclass
 class ServingConfig:
     """How the exported waveform signature tags clips of any length.
 
@@ -322,10 +346,11 @@ class ExperimentConfig:
     """One training run.
 
     Attributes:
-      task: "audio" (labelled audio, EER) or "features" (feature vectors, Table 2 models, F1).
+      task: "audio" (labelled audio, EER), "features" (feature vectors, Table 2 models, F1) or
+        "images" (a folder of images -> backbone features -> the Table 2 models).
       model: the predictor, a name of `admlc_tf.predictors.registry.PREDICTORS` of the task's
         family: audio "cgrnn" or "crnn-attention"; features "deep-cplst", "warp", "bpmll" or
-        "c2ae". None: the task's default (`model_name`).
+        "c2ae" (also for images). None: the task's default (`model_name`).
       name: model name; the predictor is exported to `<export_dir>/<name>/<version>/`.
       out_dir: run directory: config.json, checkpoints, TensorBoard logs, results.json.
       export_dir: base folder of exported SavedModels.
@@ -346,12 +371,14 @@ class ExperimentConfig:
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
     serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
     vectors: VectorConfig = dataclasses.field(default_factory=VectorConfig)
+    images: ImageConfig = dataclasses.field(default_factory=ImageConfig)
 
     @property
     def model_name(self) -> str:
-        """`model`, or the task's default predictor: cgrnn for audio, warp for features (chosen
-        by measurement on scene: `benchmarks/real_audio_study.py --part scene`)."""
-        return self.model or ("warp" if self.task == "features" else "cgrnn")
+        """`model`, or the task's default predictor: cgrnn for audio, warp for features and
+        images (chosen by measurement on scene: `benchmarks/real_audio_study.py --part
+        scene`)."""
+        return self.model or ("warp" if self.task in ("features", "images") else "cgrnn")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

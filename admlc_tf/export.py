@@ -14,10 +14,14 @@ Signatures (outputs `probabilities` and `logits` (or `scores`, for a regression 
 - `segments`, for audio models: the same input and cutting, unpooled: `probabilities`
   `[batch, segments, n_labels]` and `start_s` `[batch, segments]` (seconds), for a timeline.
   For feature-vector models `serving_default` is the `features` signature.
+- `serving_default`, for image models (`front_end`): input `image_bytes` `[batch]` string,
+  encoded JPEG/PNG/BMP/GIF images decoded, resized and run through the backbone in the graph.
 With `tflite=True` an audio export also holds `model.tflite` and `model_int8.tflite`
 (`write_tflite`). `assets/thresholds.json`, when a training run passes it, holds each label's
 decision threshold (`admlc_tf.thresholds`).
-`assets/export_config.json` records the feature parameters, segment hop and pooling. The critic,
+`assets/export_config.json` records what `serving_default` takes (`"input"`: "waveform",
+"image_bytes" or "features"), the feature parameters, segment hop and pooling (audio) or the
+backbone and image size (images). The critic,
 the optimizers and every training-only op stay out of the graph; nothing from tensorflow-io is
 in it.
 """
@@ -131,7 +135,8 @@ def export_predictor(predictor: keras.Model, *, base_dir: str | Path, name: str,
                      label_names: Sequence[str], metadata: dict,
                      features: Optional[FeatureConfig] = None, hop_seconds: float = 2.0,
                      pooling: str = "max", output: str = "logits",
-                     assets: Optional[dict[str, str]] = None, tflite: bool = False) -> Path:
+                     assets: Optional[dict[str, str]] = None, front_end=None,
+                     tflite: bool = False) -> Path:
     """Writes the predictor as the next version of `<base_dir>/<name>/`.
 
     Args:
@@ -148,6 +153,8 @@ def export_predictor(predictor: keras.Model, *, base_dir: str | Path, name: str,
       output: what the predictor emits: "logits", or "scores" regressed onto {0, 1} (Deep-CPLST);
         the signatures return `probabilities` and the raw outputs under that name.
       assets: more files for `assets/`, name -> text (e.g. the run's `splits.csv`).
+      front_end: an input stage run before the predictor in `serving_default`, e.g.
+        `admlc_tf.backbones.ImageFrontEnd` (encoded images -> backbone features).
       tflite: audio predictors: also write `model.tflite` and `model_int8.tflite` beside
         `saved_model.pb` (`write_tflite`; a few seconds per model).
 
@@ -176,7 +183,14 @@ def export_predictor(predictor: keras.Model, *, base_dir: str | Path, name: str,
         return outputs(predictor(x, training=False))
 
     archive.add_endpoint(name="features", input_signature=[feature_spec], fn=serve_features)
-    if features is None:
+    metadata = {**metadata, "input": "waveform" if features is not None else
+                front_end.input_name if front_end is not None else "features"}
+    if front_end is not None:
+        archive.track(front_end.model)
+        metadata.update(front_end.metadata())
+        archive.add_endpoint(name="serving_default", input_signature=[front_end.input_spec],
+                             fn=lambda x: outputs(predictor(front_end(x), training=False)))
+    elif features is None:
         archive.add_endpoint(name="serving_default", input_signature=[feature_spec],
                              fn=serve_features)
     else:

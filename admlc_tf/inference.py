@@ -1,4 +1,5 @@
-"""Tagging audio files with an exported model (what `predict.py` runs)."""
+"""Tagging audio files with an exported model (what `predict.py` runs); an image model's
+files go to `admlc_tf.image_inference`."""
 
 from __future__ import annotations
 
@@ -76,15 +77,6 @@ def rest_request_body(waveforms: Sequence[np.ndarray], form: str = "instances",
 BACKENDS = {"savedmodel": None, "tflite": "model.tflite", "tflite-int8": "model_int8.tflite"}
 
 
-class Records(list):
-    """`tag_files`'s records (a list), and `failed`: `{"file", "error"}` of each file that
-    could not be read."""
-
-    def __init__(self, records=(), failed=()):
-        super().__init__(records)
-        self.failed = list(failed)
-
-
 class TFLiteSegments:
     """`[n, segment_samples]` -> `[n, n_labels]` probabilities through an export's TFLite model.
 
@@ -134,7 +126,7 @@ def tag_files(paths: Sequence[str | Path], *, model_path: str | Path,
               json_path: Optional[str] = None, timeline_path: Optional[str] = None,
               events_path: Optional[str] = None, median_segments: int = 3,
               batch_size: int = 16, backend: str = "savedmodel",
-              verbose: bool = True) -> Records:
+              verbose: bool = True) -> list[dict]:
     """Tags each file in bounded memory, prints a table, and optionally writes outputs.
 
     Files are streamed (`admlc_tf.streaming`): a recording of any length is read in blocks and
@@ -154,8 +146,9 @@ def tag_files(paths: Sequence[str | Path], *, model_path: str | Path,
 
     Returns:
       One record per file read: `file`, `seconds`, `probabilities` {label: p}, `labels` (those
-      at or above their threshold), and `resampled_from` (the file's rate, or None); `failed`
-      lists the files that could not be read.
+      at or above their threshold), and `resampled_from` (the file's rate, or None); then one
+      `{"file", "error"}` per file that could not be read (as for image models). An image model
+      (`"input": "image_bytes"`) is tagged by `admlc_tf.image_inference.tag_images`.
     """
     if median_segments < 1 or median_segments % 2 == 0:
         raise AdmlcError(f"--median-segments {median_segments} must be an odd number of "
@@ -163,6 +156,14 @@ def tag_files(paths: Sequence[str | Path], *, model_path: str | Path,
     if batch_size < 1:
         raise AdmlcError(f"--batch-size {batch_size} must be at least 1")
     model = ExportedPredictor(model_path)
+    if model.metadata.get("input") == "image_bytes":  # export_config.json says what it takes
+        from admlc_tf.image_inference import tag_images
+
+        if timeline_path or events_path or backend != "savedmodel":
+            raise AdmlcError(f"{model_path} tags images: --timeline, --events and --backend "
+                             "are for audio models")
+        return tag_images(paths, model=model, model_path=model_path, threshold=threshold,
+                          csv_path=csv_path, json_path=json_path, verbose=verbose)
     if "serving" not in model.metadata:
         raise AdmlcError(f"{model_path} takes feature vectors, not audio: use an audio model")
     rate = model.metadata["features"]["sample_rate"]
@@ -177,7 +178,7 @@ def tag_files(paths: Sequence[str | Path], *, model_path: str | Path,
     files = find_audio(paths)
     keep = bool(timeline_path or events_path)
     progress = keras.utils.Progbar(len(files), unit_name="file") if verbose and len(files) > 1 else None
-    records, failed, timeline_rows, event_rows = Records(), [], [], []
+    records, failed, timeline_rows, event_rows = [], [], [], []
     for i, path in enumerate(files):
         try:
             pooled, info = streaming.tag_stream(path, predict, sample_rate=rate, segment=segment,
@@ -203,7 +204,6 @@ def tag_files(paths: Sequence[str | Path], *, model_path: str | Path,
                 median_segments=median_segments)]
         if progress:
             progress.update(i + 1)
-    records.failed = failed
     resampled = [r for r in records if r["resampled_from"]]
     if resampled:  # one line, not one per file: a folder of 44.1 kHz files is common
         rates = sorted({r["resampled_from"] for r in resampled})
@@ -213,11 +213,11 @@ def tag_files(paths: Sequence[str | Path], *, model_path: str | Path,
         print(format_tags(records, names))
     print(f"thresholds: {used}", file=sys.stderr)
     if csv_path:
-        _write_csv(csv_path, records, names, used)
+        _write_csv(csv_path, records, names, thresholds_used=used)
     if json_path:
         write_json_atomic(json_path, {"model": str(model_path), "backend": backend,
                                       **thresholds.as_dict(names, cuts, used),
-                                      "files": list(records), "failed": failed})
+                                      "files": records, "errors": failed})
     if timeline_path:
         write_text_atomic(timeline_path, timeline.timeline_text(timeline_rows, names))
     if events_path:
@@ -228,7 +228,7 @@ def tag_files(paths: Sequence[str | Path], *, model_path: str | Path,
     if failed:
         print(f"error: {len(failed)} of {len(files)} file(s) could not be read (listed above); "
               "the others were tagged", file=sys.stderr)
-    return records
+    return records + failed
 
 
 def format_tags(records: Sequence[dict], label_names: Sequence[str]) -> str:
@@ -245,12 +245,15 @@ def format_tags(records: Sequence[dict], label_names: Sequence[str]) -> str:
 
 
 def _write_csv(path: str | Path, records: Sequence[dict], label_names: Sequence[str],
-               thresholds_used: str) -> None:
+               columns: Sequence[str] = ("seconds",),
+               thresholds_used: Optional[str] = None) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["file", "seconds", *label_names, "labels", "thresholds"])
+    writer.writerow(["file", *columns, *label_names, "labels",
+                     *(["thresholds"] if thresholds_used is not None else [])])
     for r in records:
-        writer.writerow([r["file"], r["seconds"],
+        writer.writerow([r["file"], *(r[c] for c in columns),
                          *(f"{r['probabilities'][n]:.6f}" for n in label_names),
-                         LABEL_SEPARATOR.join(r["labels"]), thresholds_used])
+                         LABEL_SEPARATOR.join(r["labels"]),
+                         *([thresholds_used] if thresholds_used is not None else [])])
     write_text_atomic(path, buffer.getvalue())

@@ -61,7 +61,7 @@ class TestExportPredictor:
         np.testing.assert_allclose(out["probabilities"], tf.sigmoid(model(x, training=False)),
                                    rtol=1e-5, atol=1e-6)
         assert loaded.label_names == LABELS
-        assert loaded.metadata == {"note": "test"}
+        assert loaded.metadata == {"note": "test", "input": "features"}  # what it takes
 
     def test_signature_is_named_for_serving_clients(self, tmp_path):
         path = export(tiny_predictor(), tmp_path)

@@ -115,11 +115,14 @@ class TestTable1Notebook:
 class TestTable2Notebook:
     def test_runs_protocol_on_synthetic_vectors(self, tmp_path, kernel_env):
         """No DATA_PATH: the notebook generates and saves its synthetic set, then runs 2 splits
-        of every model (Ori. and AD) and both peers, plots the bars and tags a few examples."""
+        of every model (Ori. and AD) and both peers, plots the bars and tags a few examples;
+        then trains on the generated shapes images (random backbone) and tags test images
+        through the export's image_bytes signature."""
         out = tmp_path / "table2"
         nb = execute("03_image_tagging_table2.ipynb",
                      dict(OUT_DIR=str(out), N_EXAMPLES=60, REPEATS=2, TRAIN_SIZE=40,
-                          HIDDEN_UNITS=(8,), **{**TINY_TRAINING, "BATCH_SIZE": 16}),
+                          HIDDEN_UNITS=(8,), N_IMAGES=30, IMAGE_SIZE=32, IMAGE_EPOCHS=1,
+                          IMAGE_BATCH_SIZE=8, **{**TINY_TRAINING, "BATCH_SIZE": 16}),
                      kernel_env)
         assert (out / "synth.npz").is_file()
         assert (out / "protocol.csv").is_file() and (out / "f1_bars.png").is_file()
@@ -132,7 +135,13 @@ class TestTable2Notebook:
         text = _text(nb)
         assert "SYNTHETIC" in text and "Micro/macro F1 (%)" in text
         assert "predicted" in text and "truth" in text  # the Inference section's label sets
-        assert _images(nb) >= 1  # the grouped F1 bars
+        assert _images(nb) >= 2  # the grouped F1 bars, the tagged test images
+        # images -> tags: the shapes set, trained, exported, and tagged from its file bytes
+        export = out / "models" / "images-notebook" / "1"
+        config = json.loads((export / "assets" / "export_config.json").read_text())
+        assert config["input"] == "image_bytes" and (out / "image_tags.png").is_file()
+        tagged = [line for line in text.splitlines() if ": tagged " in line]
+        assert tagged and all(line.startswith("images/shapes_") for line in tagged)
 
 
 @pytest.mark.slow

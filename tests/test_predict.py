@@ -190,7 +190,7 @@ def test_one_bad_file_among_many_exits_1_and_the_rest_are_written(audio_model, t
     rows = list(csv.DictReader((tmp_path / "out.csv").open()))
     assert [Path(r["file"]).name for r in rows] == ["a.wav", "c.wav"]
     written = json.loads((tmp_path / "out.json").read_text())
-    assert [f["file"] for f in written["failed"]] == [str(tmp_path / "b.wav")]
+    assert [f["file"] for f in written["errors"]] == [str(tmp_path / "b.wav")]
 
 
 def test_not_an_export_exits_2_before_any_work(tmp_path):

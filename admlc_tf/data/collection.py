@@ -102,25 +102,26 @@ def read_table(path: Path, columns: Sequence[str], *, delimiter: str = ",",
         raise DataError(f"{path} cannot be parsed ({e}): fix the quoting") from None
 
 
-def audio_file(audio_dir: Path, listed: str, source: Path, line_no: int) -> tuple[str, Path]:
-    """Checks one listed audio file and returns (its normalised posix name, its absolute path).
+def audio_file(audio_dir: Path, listed: str, source: Path, line_no: int,
+               kind: str = "audio") -> tuple[str, Path]:
+    """Checks one listed file and returns (its normalised posix name, its absolute path).
 
-    The name must stay inside `audio_dir` (judged on the text, so a symlinked audio folder is
-    fine) and the file must exist and be non-empty.
+    The name must stay inside `audio_dir` (judged on the text, so a symlinked folder is fine)
+    and the file must exist and be non-empty. `kind` ("audio", "image") names it in messages.
     """
     where = f"{source}:{line_no}"
     if not listed:
         raise DataError(f"{where}: the file name is empty: fill it in or remove the line")
     name = posixpath.normpath(listed.replace("\\", "/"))
     if posixpath.isabs(name) or name == ".." or name.startswith("../"):
-        raise DataError(f"{where}: file {listed!r} is outside {audio_dir}: list audio paths "
+        raise DataError(f"{where}: file {listed!r} is outside {audio_dir}: list {kind} paths "
                         "relative to that folder, without a leading / or ..")
     path = Path(os.path.abspath(audio_dir / name))
     if not path.is_file():
-        raise DataError(f"{where}: audio file {path} does not exist: restore it or remove the "
+        raise DataError(f"{where}: {kind} file {path} does not exist: restore it or remove the "
                         "line")
     if path.stat().st_size == 0:
-        raise DataError(f"{where}: audio file {path} is empty (0 bytes): replace it or remove "
+        raise DataError(f"{where}: {kind} file {path} is empty (0 bytes): replace it or remove "
                         "the line")
     return name, path
 

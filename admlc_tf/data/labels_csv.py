@@ -1,7 +1,8 @@
-"""A plain folder of audio files described by a `labels.csv`:
+"""A plain folder of audio (or image) files described by a `labels.csv`:
 
     labels.csv      file,labels[,split][,fold]   (extra columns are ignored)
-    <file>          audio, at the path `file` gives relative to the folder
+    <file>          audio (or an image, `--task images`), at the path `file` gives relative to
+                    the folder
 
 `labels` holds the label names separated by `;` when it contains one, else by `,` (quote the
 field then: `"Dog bark,Speech"`). `split` (train/val/test) and `fold` (an integer) are optional
@@ -22,12 +23,14 @@ HEADER = "file,labels and optionally split or fold"
 
 
 def read_labels_csv(csv_path: str | os.PathLike,
-                    audio_dir: Optional[str | os.PathLike] = None) -> Collection:
-    """Reads `labels.csv` and checks every audio file it lists.
+                    audio_dir: Optional[str | os.PathLike] = None, *,
+                    kind: str = "audio") -> Collection:
+    """Reads `labels.csv` and checks every file it lists.
 
     Args:
       csv_path: the labels file.
       audio_dir: the folder `file` paths are relative to; default the csv's folder.
+      kind: what the files are ("audio" or "image"), for messages.
 
     Returns:
       A "csv" Collection rooted at `audio_dir`, clips in file order.
@@ -36,7 +39,7 @@ def read_labels_csv(csv_path: str | os.PathLike,
     root = Path(audio_dir).expanduser().absolute() if audio_dir is not None else source.parent
     clips, seen = [], set()
     for line_no, row in read_table(source, ("file", "labels"), expected=HEADER):
-        name, path = audio_file(root, row["file"], source, line_no)
+        name, path = audio_file(root, row["file"], source, line_no, kind)
         check_new_name(name, seen, source, line_no)
         field = row["labels"]
         labels = split_labels(field, ";" if ";" in field else ",")

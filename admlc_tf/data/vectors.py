@@ -88,6 +88,12 @@ class VectorDataset:
     def num_labels(self) -> int:
         return int(self.labels.shape[1])
 
+    def rows(self, indices: Sequence[int] | np.ndarray):
+        """The rows `indices` as training/scoring rows (`admlc_tf.data.pipeline.ArrayRows`)."""
+        from admlc_tf.data.pipeline import ArrayRows
+
+        return ArrayRows(self.features[indices], self.labels[indices])
+
     def subset(self, indices: Sequence[int] | np.ndarray) -> VectorDataset:
         """The rows `indices` (`[k]` ints), e.g. one side of `random_split`."""
         indices = np.asarray(indices, dtype=np.int64)

@@ -22,7 +22,6 @@ import numpy as np
 
 from admlc_tf.config import ExperimentConfig
 from admlc_tf.critic import build_critic
-from admlc_tf.data.pipeline import ArrayRows
 from admlc_tf.data.vectors import (VectorDataset, load_vectors, random_split,
                                    train_validation_split)
 from admlc_tf.errors import AdmlcError
@@ -36,13 +35,18 @@ PEERS = ("mlp", "logreg")
 
 
 def validate(config: ExperimentConfig) -> None:
+    if not config.vectors.data_path:
+        raise AdmlcError("task features needs vectors.data_path (an .arff, .npz, .h5 or .mat "
+                         "file)")
+    validate_fitting(config)
+
+
+def validate_fitting(config: ExperimentConfig) -> None:
+    """The checks of the fitting settings, shared with the images task."""
     from admlc_tf.trainer import check_precision
 
     check_precision(config.trainer.precision)
     v = config.vectors
-    if not v.data_path:
-        raise AdmlcError("task features needs vectors.data_path (an .arff, .npz, .h5 or .mat "
-                         "file)")
     registry.check(config.model_name, registry.VECTORS)
     if v.bpmll_loss not in ("bpmll", "l2"):
         raise AdmlcError(f"vectors.bpmll_loss {v.bpmll_loss} is not known: use bpmll or l2")
@@ -98,17 +102,23 @@ def _report(config, test_labels, test_scores, val_labels, val_scores) -> dict:
 def run_split(config: ExperimentConfig, data: VectorDataset, train_idx: np.ndarray,
               test_idx: np.ndarray, *, model: str, adversarial: bool, seed: int,
               run_dir: Optional[str] = None, verbose: bool = False,
-              strategy=None, test_data: Optional[VectorDataset] = None) -> SplitResult:
-    """Trains one deep model on `train_idx` (minus a validation part) and tests on `test_idx`
-    of `data`, or on all of `test_data` when given. With neither (an empty `test_idx`), the
-    report is the validation part's, marked as such: it chose the epoch and thresholds."""
+              strategy=None, val_idx: Optional[np.ndarray] = None,
+              test_data: Optional[VectorDataset] = None) -> SplitResult:
+    """Trains one deep model on `train_idx` (minus a validation part, unless `val_idx` gives
+    the validation examples) and tests on `test_idx` of `data`, or on all of `test_data` when
+    given. With neither (an empty `test_idx`), the report is the validation part's, marked as
+    such: it chose the epoch and thresholds. `data` is a `VectorDataset` or anything with its
+    `features`, `labels` and `rows(index)` (the images task's cached features)."""
     from admlc_tf.trainer import Trainer, make_strategy
 
     config = copy.deepcopy(config)
     config.loss.adversarial = adversarial
     config.trainer.seed = seed
-    fit_idx, val_idx = train_validation_split(train_idx, config.vectors.validation_fraction,
-                                              seed=seed)
+    if val_idx is None:
+        fit_idx, val_idx = train_validation_split(train_idx, config.vectors.validation_fraction,
+                                                  seed=seed)
+    else:
+        fit_idx = np.asarray(train_idx)
     x_fit, y_fit = data.features[fit_idx], data.labels[fit_idx]
     critic = functools.partial(build_critic, (data.features.shape[1],), data.labels.shape[1],
                                config=config.critic, feature_mean=x_fit.mean(0),
@@ -116,13 +126,13 @@ def run_split(config: ExperimentConfig, data: VectorDataset, train_idx: np.ndarr
     trainer = Trainer(config, strategy or make_strategy(config.runtime),
                       build_predictor=functools.partial(build_spec, config, model, x_fit, y_fit),
                       build_critic=critic, run_dir=run_dir)
-    validation = ArrayRows(data.features[val_idx], data.labels[val_idx])
-    history = trainer.fit(ArrayRows(x_fit, y_fit), validation, verbose=verbose,
+    validation = data.rows(val_idx)
+    history = trainer.fit(data.rows(fit_idx), validation, verbose=verbose,
                           validation_metric=f1_metric, monitor=("val_ranking_loss", "min"))
     if test_data is not None:
-        test = ArrayRows(test_data.features, test_data.labels)
+        test = test_data.rows(np.arange(test_data.num_examples))
     elif len(test_idx):
-        test = ArrayRows(data.features[test_idx], data.labels[test_idx])
+        test = data.rows(test_idx)
     else:
         test = validation
     report = _report(config, test.labels, trainer.predict(test), validation.labels,
@@ -201,6 +211,7 @@ class VectorData:
     dataset: VectorDataset
     train_idx: np.ndarray
     test_idx: np.ndarray
+    val_idx: Optional[np.ndarray] = None  # None: held out of train_idx by validation_fraction
     test: Optional[VectorDataset] = None
 
     @property
@@ -226,14 +237,14 @@ class VectorRecipe:
         n = len(data.labels)
         test = load_test_vectors(config, data) if v.test_path else None
         if v.train_size is None:
-            return VectorData(data, np.arange(n, dtype=np.int64), np.zeros(0, np.int64), test)
+            return VectorData(data, np.arange(n, dtype=np.int64), np.zeros(0, np.int64), test=test)
         count = int(round(v.train_size * n)) if v.train_size < 1 else int(v.train_size)
         if test is not None and count == n:
-            return VectorData(data, np.arange(n, dtype=np.int64), np.zeros(0, np.int64), test)
+            return VectorData(data, np.arange(n, dtype=np.int64), np.zeros(0, np.int64), test=test)
         train_idx, test_idx = random_split(n, _train_count(config, n), seed=config.trainer.seed)
         if test is not None:  # r rows of the file train; the other file tests
             test_idx = np.zeros(0, np.int64)
-        return VectorData(data, train_idx, test_idx, test)
+        return VectorData(data, train_idx, test_idx, test=test)
 
     def run_files(self, data) -> dict:
         return {}
@@ -243,7 +254,7 @@ class VectorRecipe:
         result = run_split(config, data.dataset, data.train_idx, data.test_idx,
                            model=config.model_name, adversarial=config.loss.adversarial,
                            seed=config.trainer.seed, run_dir=run_dir, verbose=verbose,
-                           strategy=strategy, test_data=data.test)
+                           strategy=strategy, val_idx=data.val_idx, test_data=data.test)
         return Fitted(result.trainer, result.history, {"report": result.report})
 
     def report(self, config, data: VectorData, fitted: Fitted, announce: bool) -> dict:
