@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "$ADMLC_DATA_HOME/features)")
     parser.add_argument("--batch-size", type=int, default=64, help="segments per forward pass")
     parser.add_argument("--json", help="also write {split, n_clips, eer, mean_eer, auc, ap, "
-                        "map} to this file")
+                        "map, f1, thresholds} to this file (f1 per label at the export's "
+                        "thresholds)")
     parser.add_argument("--plots", help="also save ROC curves and an EER bar chart (PNG) here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser

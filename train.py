@@ -96,6 +96,10 @@ FLAGS = {
                       "clip (2.0)"),
     "--serving-pooling": ("serving", "pooling", str,
                           "exported waveform signature: max or mean over a clip's segments"),
+    "--threshold-rule": ("serving", "threshold_rule", str,
+                         "audio: each label's threshold, chosen on the development-side "
+                         "validation split at the end of training: f1 (max F1, default) or eer "
+                         "(0.5 for every label when there is no such split)"),
     "--task": (None, "task", str, "audio (default), features (feature vectors, Table 2) or "
                "images (a labels.csv image folder or CUB-200-2011 -> backbone features)"),
     "--backbone": ("images", "backbone", str,
@@ -170,7 +174,7 @@ def field_flags() -> dict[str, str]:
     """Config field -> flag, so the library's errors (which name fields) read as flags here."""
     flags = {f"{section}.{field}" if section else field: flag
              for flag, (section, field, _, _) in FLAGS.items()}
-    flags.update({"loss.adversarial": "--no-adversarial"})
+    flags.update({"loss.adversarial": "--no-adversarial", "serving.tflite": "--tflite"})
     return {field: flag for field, flag in flags.items() if "." in field or "_" in field}
 
 
@@ -187,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-adversarial", dest="adversarial", action="store_false",
                         default=argparse.SUPPRESS,
                         help="plain supervised baseline: same loop, no critic")
+    parser.add_argument("--tflite", action="store_true", default=argparse.SUPPRESS,
+                        help="audio: also export model.tflite and model_int8.tflite (float32 and "
+                        "dynamic-range int8 TensorFlow Lite) beside saved_model.pb")
     parser.add_argument("--protocol", action="store_true",
                         help="features/images task: run the Table 2 protocol (all four models, plain "
                         "and AD, plus scikit-learn peers, over --repeats random splits)")
@@ -236,6 +243,8 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
             setattr(target, field, value)
     if "adversarial" in given:
         config.loss.adversarial = given["adversarial"]
+    if "tflite" in given:
+        config.serving.tflite = True
     if "critic_batch" not in given and "batch_size" in given and not args.config:
         config.trainer.critic_batch = config.trainer.batch_size
     if (config.task in ("features", "images") or "model" in given) and "name" not in given \

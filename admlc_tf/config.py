@@ -329,10 +329,16 @@ class ServingConfig:
     Attributes:
       hop_seconds: hop between the training-length segments of a clip.
       pooling: "max" or "mean" of the segments' probabilities, per label.
+      threshold_rule: how the end of an audio run chooses each label's threshold on its
+        development-side validation split (never the test list), written to the export's
+        `assets/thresholds.json`: "f1" (max F1) or "eer" (the equal-error point).
+      tflite: also write the export as `model.tflite` and `model_int8.tflite`.
     """
 
     hop_seconds: float = 2.0
     pooling: str = "max"
+    threshold_rule: str = "f1"
+    tflite: bool = False
 
 
 @dataclasses.dataclass

@@ -9,11 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from admlc_tf import thresholds
 from admlc_tf.config import ExperimentConfig
 from admlc_tf.data import audio
 from admlc_tf.errors import AdmlcError
 from admlc_tf.export import ExportedPredictor
 from admlc_tf.files import write_json_atomic
+from admlc_tf.metrics import per_label_f1
 from admlc_tf.reports import format_tagging_table, tagging_report
 
 
@@ -40,7 +42,9 @@ def evaluate_export(model_path: str | Path, *, data_dir: Optional[str] = None,
       verbose: show a progress bar while extracting features (the table is always printed).
 
     Returns:
-      The report of `admlc_tf.reports.tagging_report`.
+      The report of `admlc_tf.reports.tagging_report`, plus `f1` {label: F1} of the decisions
+      at the export's thresholds (`assets/thresholds.json`; 0.5 without it) and `thresholds`
+      {label: threshold}.
     """
     model = ExportedPredictor(model_path)
     if "serving" not in model.metadata:
@@ -67,8 +71,14 @@ def evaluate_export(model_path: str | Path, *, data_dir: Optional[str] = None,
     scores = rows.score(lambda x: model(x)["probabilities"].numpy(), batch_size)
     report = tagging_report(rows.labels, scores, model.label_names, split=split,
                             n_chunks=data.layout == "chime-home")
+    cuts, used = thresholds.load(model_path, model.label_names)
+    f1 = per_label_f1(rows.labels, (scores >= cuts[None]).astype(int))
+    report["f1"] = {n: float(v) for n, v in zip(model.label_names, f1)}
+    report["thresholds"] = {n: float(t) for n, t in zip(model.label_names, cuts)}
     print(format_tagging_table(report, title=f"{model_path} on {split} "
                                f"({report['n_clips']} clips)"))
+    print("F1 per label at thresholds " + used + ": "
+          + ", ".join(f"{n} {v:.3f}" for n, v in report["f1"].items()))
     if json_path:
         write_json_atomic(json_path, report)
     if plots_dir:

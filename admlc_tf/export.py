@@ -11,9 +11,14 @@ Signatures (outputs `probabilities` and `logits` (or `scores`, for a regression 
   training rate, any length. The log-mel front end runs in the graph (core TF ops only); a clip is
   cut into training-length segments with a configurable hop (shorter clips are zero-padded, as
   in training), each segment is tagged, and the segments are pooled per label (max by default).
+- `segments`, for audio models: the same input and cutting, unpooled: `probabilities`
+  `[batch, segments, n_labels]` and `start_s` `[batch, segments]` (seconds), for a timeline.
   For feature-vector models `serving_default` is the `features` signature.
 - `serving_default`, for image models (`front_end`): input `image_bytes` `[batch]` string,
   encoded JPEG/PNG/BMP/GIF images decoded, resized and run through the backbone in the graph.
+With `tflite=True` an audio export also holds `model.tflite` and `model_int8.tflite`
+(`write_tflite`). `assets/thresholds.json`, when a training run passes it, holds each label's
+decision threshold (`admlc_tf.thresholds`).
 `assets/export_config.json` records what `serving_default` takes (`"input"`: "waveform",
 "image_bytes" or "features"), the feature parameters, segment hop and pooling (audio) or the
 backbone and image size (images). The critic,
@@ -51,26 +56,87 @@ def next_version(model_dir: str | Path) -> int:
     return max(versions, default=0) + 1
 
 
-def _segment_and_tag(predictor: keras.Model, front_end, waveform, *, segment: int, hop: int,
-                     pooling: str):
-    """`[batch, samples]` -> pooled `[batch, n_labels]` logits over `segment`-long windows."""
+def _segment_outputs(predictor: keras.Model, front_end, waveform, *, segment: int, hop: int):
+    """`[batch, samples]` -> `[batch, segments, n_labels]` outputs of `segment`-long windows."""
     samples = tf.shape(waveform)[1]
     count = 1 + tf.maximum(0, -(-(samples - segment) // hop))  # segments covering the clip
     padded = tf.pad(waveform, [[0, 0], [0, segment + (count - 1) * hop - samples]])
     segments = tf.signal.frame(padded, segment, hop, axis=1)  # [batch, count, segment]
     logits = predictor(front_end(tf.reshape(segments, [-1, segment])), training=False)
-    logits = tf.reshape(logits, [tf.shape(waveform)[0], count, logits.shape[-1]])
+    return tf.reshape(logits, [tf.shape(waveform)[0], count, logits.shape[-1]])
+
+
+def _segment_and_tag(predictor: keras.Model, front_end, waveform, *, segment: int, hop: int,
+                     pooling: str):
+    """`[batch, samples]` -> pooled `[batch, n_labels]` logits over `segment`-long windows."""
+    logits = _segment_outputs(predictor, front_end, waveform, segment=segment, hop=hop)
     if pooling == "max":  # the sigmoid is monotonic: the max logit is the max probability's
         return tf.reduce_max(logits, axis=1)
     probabilities = tf.reduce_mean(tf.sigmoid(logits), axis=1)
     return tf.math.log(probabilities) - tf.math.log1p(-probabilities)
 
 
+def _timeline(predictor: keras.Model, front_end, waveform, *, segment: int, hop: int,
+              sample_rate: int, output: str) -> dict:
+    """The `segments` signature: per-segment probabilities and their start times."""
+    raw = _segment_outputs(predictor, front_end, waveform, segment=segment, hop=hop)
+    starts = tf.cast(tf.range(tf.shape(raw)[1]) * hop, tf.float32) / float(sample_rate)
+    return {"probabilities": to_probabilities(raw, output),  # [batch, segments, n_labels]
+            "start_s": tf.tile(starts[None], [tf.shape(raw)[0], 1])}  # [batch, segments]
+
+
+def write_tflite(predictor: keras.Model, features: FeatureConfig, folder: Path,
+                 output: str = "logits") -> dict[str, str]:
+    """Writes `model.tflite` (float32) and `model_int8.tflite` (dynamic-range int8 weights).
+
+    Both map one segment, `waveform` `[1, segment_samples]`, to `probabilities` `[1, n_labels]`
+    with the log-mel front end inside; cutting, batching and pooling stay with the caller
+    (`admlc_tf.streaming`). The function is frozen (variables become constants) before
+    conversion: the converter cannot freeze the Keras 3 GRU's variable reads itself. Only
+    TFLite builtin ops are allowed (the STFT becomes RFFT2D and COMPLEX_ABS), so a plain
+    `tf.lite.Interpreter` or LiteRT runs both files without the Select TF ops delegate. In the
+    int8 file the mel projection is a multiply and a sum (`LogMelSpectrogram(mel_by_sum=True)`,
+    ~5 ms slower), so it quantises the predictor's weights but not the power spectrum.
+
+    Returns:
+      file name -> what it holds, for export_config.json.
+    """
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2)
+
+    def frozen(mel_by_sum: bool):
+        front_end = LogMelSpectrogram(dataclasses.asdict(features), mel_by_sum=mel_by_sum,
+                                      name="log_mel")
+
+        @tf.function(input_signature=[tf.TensorSpec([1, features.num_samples], tf.float32,
+                                                    name="waveform")])
+        def one_segment(waveform):
+            return {"probabilities": to_probabilities(
+                predictor(front_end(waveform), training=False), output)}
+
+        return convert_variables_to_constants_v2(one_segment.get_concrete_function())
+
+    written = {}
+    for name, quantised in (("model.tflite", False), ("model_int8.tflite", True)):
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen(quantised)])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        converter.optimizations = [tf.lite.Optimize.DEFAULT] if quantised else []
+        try:
+            (folder / name).write_bytes(converter.convert())
+        except Exception as e:  # the converter raises its own ConverterError and others
+            raise AdmlcError(f"this predictor cannot be converted to TFLite builtins "
+                             f"({str(e).splitlines()[0]}): export without tflite") from None
+        written[name] = ("dynamic-range quantised: int8 weights, float32 activations"
+                         if quantised else "float32")
+    return written
+
+
 def export_predictor(predictor: keras.Model, *, base_dir: str | Path, name: str,
                      label_names: Sequence[str], metadata: dict,
                      features: Optional[FeatureConfig] = None, hop_seconds: float = 2.0,
                      pooling: str = "max", output: str = "logits",
-                     assets: Optional[dict[str, str]] = None, front_end=None) -> Path:
+                     assets: Optional[dict[str, str]] = None, front_end=None,
+                     tflite: bool = False) -> Path:
     """Writes the predictor as the next version of `<base_dir>/<name>/`.
 
     Args:
@@ -89,6 +155,8 @@ def export_predictor(predictor: keras.Model, *, base_dir: str | Path, name: str,
       assets: more files for `assets/`, name -> text (e.g. the run's `splits.csv`).
       front_end: an input stage run before the predictor in `serving_default`, e.g.
         `admlc_tf.backbones.ImageFrontEnd` (encoded images -> backbone features).
+      tflite: audio predictors: also write `model.tflite` and `model_int8.tflite` beside
+        `saved_model.pb` (`write_tflite`; a few seconds per model).
 
     Returns:
       The new version folder.
@@ -131,14 +199,20 @@ def export_predictor(predictor: keras.Model, *, base_dir: str | Path, name: str,
         metadata = {**metadata, "features": dataclasses.asdict(features),
                     "serving": {"segment_samples": features.num_samples, "hop_samples": hop,
                                 "pooling": pooling}}
+        waveform_spec = tf.TensorSpec((None, None), tf.float32, name="waveform")
         archive.add_endpoint(
-            name="serving_default",
-            input_signature=[tf.TensorSpec((None, None), tf.float32, name="waveform")],
+            name="serving_default", input_signature=[waveform_spec],
             fn=lambda w: outputs(_segment_and_tag(predictor, front_end, w,
                                                   segment=features.num_samples, hop=hop,
                                                   pooling=pooling)))
+        archive.add_endpoint(
+            name="segments", input_signature=[waveform_spec],
+            fn=lambda w: _timeline(predictor, front_end, w, segment=features.num_samples,
+                                   hop=hop, sample_rate=features.sample_rate, output=output))
     try:
         archive.write_out(str(tmp), verbose=False)
+        if tflite and features is not None:
+            metadata["tflite"] = write_tflite(predictor, features, tmp, output)
         asset_dir = tmp / "assets"
         asset_dir.mkdir(exist_ok=True)
         (asset_dir / "labels.txt").write_text("".join(f"{n}\n" for n in label_names),
@@ -180,6 +254,8 @@ class ExportedPredictor:
         labels = (path / "assets" / "labels.txt").read_text(encoding="utf-8")
         self.label_names = labels.splitlines()
         self.metadata = json.loads((path / "assets" / "export_config.json").read_text())
+        # Exports written before the `segments` signature tag one segment with serving_default.
+        self.segments = self._loaded.signatures.get("segments")
 
     def __call__(self, features) -> dict:
         """Runs the `features` signature on `[batch, ...]` features; returns its output dict."""
@@ -194,3 +270,11 @@ class ExportedPredictor:
     def tag_waveforms(self, waveform) -> dict:
         """Runs the audio `serving_default` on `[batch, samples]` mono waveforms."""
         return self.serving_default(waveform=tf.convert_to_tensor(waveform, tf.float32))
+
+    def segment_probabilities(self, segments) -> tf.Tensor:
+        """`[n, segment_samples]` segments -> `[n, n_labels]` probabilities, one per segment."""
+        segments = tf.convert_to_tensor(segments, tf.float32)
+        if self.segments is not None:
+            return self.segments(waveform=segments)["probabilities"][:, 0]
+        # One segment per row: the pooling over one segment returns it unchanged.
+        return self.serving_default(waveform=segments)["probabilities"]

@@ -141,12 +141,17 @@ class LogMelSpectrogram(keras.layers.Layer):
     Args:
       config: the feature parameters, as a dict of `FeatureConfig` fields (stored for
         `get_config`).
+      mel_by_sum: project onto the mel bands by a multiply and a sum instead of a matmul, for
+        TFLite's dynamic-range quantisation: it quantises the input of every matmul to 8 bits
+        per call, and a power spectrum spans many decades (a tone's small bins become 0 and
+        their log is off by orders of magnitude); a multiply and a sum stay float32.
     """
 
-    def __init__(self, config: dict, **kwargs):
+    def __init__(self, config: dict, mel_by_sum: bool = False, **kwargs):
         kwargs.pop("trainable", None)  # always frozen; present when rebuilt from get_config
         super().__init__(trainable=False, **kwargs)
         self.config = dict(config)
+        self.mel_by_sum = mel_by_sum
         self._features = FeatureConfig(**self.config)
         self._matrix = tf.constant(mel_matrix(self._features))  # [n_fft // 2 + 1, n_mels]
 
@@ -155,7 +160,11 @@ class LogMelSpectrogram(keras.layers.Layer):
         stft = tf.signal.stft(waveform, frame_length=f.n_fft, frame_step=f.hop_length,
                               fft_length=f.n_fft, window_fn=tf.signal.hamming_window)
         power = tf.square(tf.abs(stft))  # [batch, frames, n_fft // 2 + 1]
-        return tf.math.log(tf.matmul(power, self._matrix) + f.log_offset)  # [batch, frames, mels]
+        if self.mel_by_sum:
+            mel = tf.reduce_sum(power[..., None] * self._matrix, axis=-2)
+        else:
+            mel = tf.matmul(power, self._matrix)
+        return tf.math.log(mel + f.log_offset)  # [batch, frames, mels]
 
     def compute_output_shape(self, input_shape):
         batch, samples = input_shape
@@ -163,4 +172,4 @@ class LogMelSpectrogram(keras.layers.Layer):
         return (batch, frames, self._features.n_mels)
 
     def get_config(self):
-        return {**super().get_config(), "config": self.config}
+        return {**super().get_config(), "config": self.config, "mel_by_sum": self.mel_by_sum}

@@ -23,6 +23,9 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     except OSError as e:
         tmp.unlink(missing_ok=True)
         raise AdmlcError(f"cannot write {path} ({e.strerror}): choose a writable path") from None
+    except BaseException:  # Ctrl-C mid-write: no temporary file is left behind either
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_json_atomic(path: str | Path, values: dict) -> None:

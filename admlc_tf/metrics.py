@@ -614,6 +614,34 @@ def tune_thresholds(labels, scores, default=0.5) -> np.ndarray:
     return thresholds
 
 
+def eer_thresholds(labels, scores, default=0.5) -> np.ndarray:
+    """Per-label thresholds at each label's equal-error point on a validation set.
+
+    Runs on the host. For label `j`, among the cuts of scikit-learn's `roc_curve` (every
+    distinct score, predicting `score >= t` positive), the one where the false positive rate is
+    closest to the false negative rate `1 - tpr`; ties go to the highest threshold. A label
+    without validation positives or negatives keeps `default`.
+
+    Args:
+        labels: Validation ground truth. shape = `[n, n_labels]`.
+        scores: Validation scores. shape = `[n, n_labels]`.
+        default: The threshold of a label with a single class.
+
+    Returns:
+        float64 thresholds. shape = `[n_labels]`.
+    """
+    y, s = _check_scores(labels, scores)
+    thresholds = np.full(y.shape[1], float(default))
+    for j in range(y.shape[1]):
+        if y[:, j].min() == y[:, j].max():
+            continue
+        fpr, tpr, cuts = roc_curve(y[:, j], s[:, j], drop_intermediate=False)
+        finite = np.isfinite(cuts)  # the first cut is +inf: nothing predicted positive
+        gap = np.abs(fpr - (1.0 - tpr))[finite]
+        thresholds[j] = float(cuts[finite][int(np.argmin(gap))])
+    return thresholds
+
+
 def binarize(scores, method="fixed", threshold=0.5, k=None, validation=None):
     """Turns scores into binary predictions, and says how.
 

@@ -31,7 +31,8 @@ TINY_MODEL = ["--conv-filters", "4", "--gru-units", "8", "--critic-pretrain-step
               "--batch-size", "8", "--epochs", "2", "--quiet"]
 AUDIO = (".wav", ".flac", ".ogg")
 EXPECTED_LABELS = {"csv": sorted(LABELS), "desed": sorted(LABELS), "fsd50k": list(FSD50K_LABELS)}
-REPORT_KEYS = {"split", "n_clips", "eer", "mean_eer", "auc", "ap", "map", "undefined"}
+REPORT_KEYS = {"split", "n_clips", "eer", "mean_eer", "auc", "ap", "map", "undefined", "f1",
+               "thresholds"}
 WORKERS = 2
 
 
@@ -417,16 +418,22 @@ class TestLayout:
         assert result.returncode == 0, result.stderr
         with open(jobs.paths["base"] / f"{layout}-tags.csv", newline="") as f:
             rows = list(csv.reader(f))
-        assert rows[0] == ["file", "seconds", *EXPECTED_LABELS[layout], "labels"]
+        assert rows[0] == ["file", "seconds", *EXPECTED_LABELS[layout], "labels", "thresholds"]
         tagged = {Path(r[0]).relative_to(sets["csv"]).as_posix(): r for r in rows[1:]}
         assert sorted(tagged) == audio_names(sets["csv"])
+        # every layout has a val split: the labels are decided at the thresholds chosen on it
+        chosen = json.loads((jobs.paths["models"] / layout / "1" / "assets" /
+                             "thresholds.json").read_text())
+        assert chosen["rule"] == "f1" and chosen["chosen_on"].startswith("val (")
         for name, row in tagged.items():
             info = sf.info(str(sets["csv"] / name))
             assert float(row[1]) == pytest.approx(info.duration, abs=2e-3), name
-            probabilities = np.array(row[2:-1], dtype=float)
+            probabilities = np.array(row[2:-2], dtype=float)
             assert np.all((probabilities >= 0) & (probabilities <= 1)), name
-            above = [n for n, p in zip(EXPECTED_LABELS[layout], probabilities) if p >= 0.5]
-            assert row[-1] == ";".join(above), name
+            above = [n for n, p in zip(EXPECTED_LABELS[layout], probabilities)
+                     if p >= chosen["thresholds"][n]]
+            assert row[-2] == ";".join(above), name
+            assert row[-1].startswith("per label from assets/thresholds.json"), name
         assert any(" " in name for name in tagged)
         assert {Path(n).suffix for n in tagged} == set(AUDIO)
 

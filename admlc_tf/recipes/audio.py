@@ -8,6 +8,7 @@ One recipe for CHiME-Home (DCASE 2016 Task 4) and every other layout of `admlc_t
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -116,6 +117,24 @@ def augmentation(config: ExperimentConfig, data: AudioData):
         raise AdmlcError(str(e)) from None
 
 
+def choose_thresholds(config: ExperimentConfig, data: AudioData, trainer) -> dict:
+    """Each label's threshold on the run's development-side validation split (the content of
+    the export's `assets/thresholds.json`); 0.5 for every label, and why, without one."""
+    from admlc_tf import thresholds
+
+    if data.validation_split is None:
+        return thresholds.fixed(data.label_names, "the run has no validation split to choose "
+                                "them on (a val split or a development fold)")
+    if data.monitoring_only:
+        return thresholds.fixed(data.label_names, f"the run's validation split "
+                                f"{data.validation_split} is its test split, which nothing is "
+                                "chosen on (hold a development fold out with "
+                                "data.validation_fold)")
+    rows = data.validation
+    return thresholds.choose(rows.labels, trainer.predict(rows), data.label_names,
+                             rule=config.serving.threshold_rule, split=data.validation_split)
+
+
 class AudioRecipe:
     """The audio task for `admlc_tf.lifecycle.run`."""
 
@@ -140,6 +159,9 @@ class AudioRecipe:
         if config.serving.pooling not in ("max", "mean"):
             raise AdmlcError(f"serving.pooling {config.serving.pooling} is not known: use max "
                              "or mean")
+        if config.serving.threshold_rule not in ("f1", "eer"):
+            raise AdmlcError(f"serving.threshold_rule {config.serving.threshold_rule} is not "
+                             "known: use f1 or eer")
         if config.serving.hop_seconds <= 0:
             raise AdmlcError(f"serving.hop_seconds {config.serving.hop_seconds} must be positive")
         trainer = config.trainer
@@ -221,9 +243,12 @@ class AudioRecipe:
         report["validation"] = {
             "split": data.validation_split,
             "use": "monitoring only: it is the test split, nothing is chosen on it"
-                   if data.monitoring_only else "per-epoch scores and early stopping"}
+                   if data.monitoring_only
+                   else "per-epoch scores, early stopping and per-label thresholds"}
         report["early_stopping"] = fitted.trainer.early_stopping
         fitted.extra["scores"] = scores
+        report["thresholds"] = fitted.extra["thresholds"] = choose_thresholds(config, data,
+                                                                              fitted.trainer)
         if announce:
             print(format_tagging_table(report, title=f"{config.model_name} on {data.test_split} "
                                        f"({report['n_clips']} clips)"))
@@ -234,14 +259,19 @@ class AudioRecipe:
 
         from admlc_tf.data.collection import splits_text
 
+        from admlc_tf.thresholds import THRESHOLDS_FILE
+
         assets = {}
         if data.assignment is not None:
             assets["splits.csv"] = splits_text(data.assignment)
+        if "thresholds" in fitted.extra:
+            assets[THRESHOLDS_FILE] = json.dumps(fitted.extra["thresholds"], indent=2) + "\n"
         return export_predictor(fitted.trainer.predictor, base_dir=config.export_dir,
                                 name=config.name, label_names=data.label_names,
                                 metadata={"config": config.to_dict()}, features=config.features,
                                 hop_seconds=config.serving.hop_seconds,
-                                pooling=config.serving.pooling, assets=assets)
+                                pooling=config.serving.pooling, assets=assets,
+                                tflite=config.serving.tflite)
 
     def plot(self, data: AudioData, fitted: Fitted, report: dict, plots_dir: Path) -> None:
         from admlc_tf import plots
