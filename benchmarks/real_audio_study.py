@@ -78,15 +78,19 @@ def base_config(data_dir: Path, cache_dir: Path, overrides, tiny: bool):
     return config
 
 
-def variants(config) -> list[tuple[str, object]]:
-    """(name, config): plain and AD, each with the configured augmentation and with none."""
+def variants(config, arms: str = "both") -> list[tuple[str, object]]:
+    """(name, config): plain and AD, each with the configured augmentation and/or with none."""
     from admlc_tf.config import AugmentConfig
 
     out = []
     augmented = config.augment if config.augment.active else AugmentConfig(
         spec_augment=True, mixup=0.3, gain_db=6.0, shift_seconds=1.0)
+    chosen = {"both": ("no augmentation", "augmentation"), "none": ("no augmentation",),
+              "augmentation": ("augmentation",)}[arms]
     for aug_name, augment in (("no augmentation", AugmentConfig(spec_augment=False)),
                               ("augmentation", augmented)):
+        if aug_name not in chosen:
+            continue
         for adversarial in (False, True):
             c = copy.deepcopy(config)
             c.loss.adversarial, c.augment = adversarial, copy.deepcopy(augment)
@@ -263,6 +267,8 @@ def main(argv=None) -> int:
                         help="override a config field for every system (repeatable)")
     parser.add_argument("--out", help="output stem (default benchmarks/real_audio_study)")
     parser.add_argument("--tiny", action="store_true", help="CI smoke: tiny set and models")
+    parser.add_argument("--arms", choices=("both", "augmentation", "none"), default="both",
+                        help="audio: the systems with and without augmentation (default both)")
     parser.add_argument("--part", choices=("audio", "scene", "both"), default="both",
                         help="the real-recording audio study, the features defaults on scene, "
                         "or both (default)")
@@ -306,7 +312,7 @@ def audio_part(args, seeds: Sequence[int], start: float) -> dict:
     data = audio.prepare(config, verbose=False)
     runs: dict[str, list] = {}
     for seed in seeds:
-        for name, variant in variants(config):
+        for name, variant in variants(config, args.arms):
             variant.trainer.seed = seed
             print(f"[{(time.time() - start) / 60:5.1f} min] seed {seed}: {name}", flush=True)
             runs.setdefault(name, []).append({"seed": seed, **run_one(variant, data)})
@@ -314,12 +320,13 @@ def audio_part(args, seeds: Sequence[int], start: float) -> dict:
     test = baseline["runs"][0]["test"]
     differences = {aug: {m: v for m, v in compare(runs[f"plain, {aug}"],
                                                   runs[f"AD, {aug}"]).items() if m in REPORTED}
-                   for aug in ("no augmentation", "augmentation")}
+                   for aug in ("no augmentation", "augmentation") if f"AD, {aug}" in runs}
     return {
         "data": {"dir": str(data_dir), "summary": real_audio.describe(data_dir)},
         "settings": {"base": "data_dir_config() (the train.py --data-dir defaults)",
                      "overrides": args.set,
-                     "augmentation": dataclasses.asdict(variants(config)[-1][1].augment)},
+                     "augmentation": dataclasses.asdict(variants(config)[-1][1].augment),
+                     "arms": args.arms},
         "summary": summarise(runs), "differences": differences,
         "baseline": {"mean_eer": {"mean": test["mean_eer"]},
                      "mean_auc": {"mean": float(np.mean([v for v in test["auc"].values()
