@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from admlc_tf import thresholds
 from admlc_tf.errors import DataError
 from admlc_tf.files import write_json_atomic
 
@@ -60,8 +61,8 @@ def tag_images(paths: Sequence[str | Path], *, model, model_path, threshold: Opt
 
     Args:
       model: the loaded `admlc_tf.export.ExportedPredictor`.
-      threshold: a label is reported at or above it; None: the per-label thresholds the run
-        chose (`thresholds` in export_config.json), else 0.5.
+      threshold: a label is reported at or above it; None: the export's
+        `assets/thresholds.json` (`admlc_tf.thresholds`; 0.5 where the run chose none).
 
     Returns:
       One record per image: `file`, `width`, `height`, `mode` (Pillow's, e.g. "CMYK"),
@@ -76,9 +77,10 @@ def tag_images(paths: Sequence[str | Path], *, model, model_path, threshold: Opt
 
     files = find_images(paths)
     names = model.label_names
-    chosen = model.metadata.get("thresholds") if threshold is None else None
-    cut = np.array([chosen[n] for n in names]) if chosen else np.full(
-        len(names), 0.5 if threshold is None else threshold)
+    if threshold is None:
+        cut, used = thresholds.load(model_path, names)
+    else:
+        cut, used = np.full(len(names), float(threshold)), thresholds.describe_override(threshold)
     progress = keras.utils.Progbar(len(files), unit_name="image") \
         if verbose and len(files) > 1 else None
     records, errors = [], []
@@ -110,13 +112,13 @@ def tag_images(paths: Sequence[str | Path], *, model, model_path, threshold: Opt
         raise DataError(f"none of the {len(files)} image(s) could be read (see above): fix or "
                         "remove them")
     print(format_tags(records, names))
+    print(f"thresholds: {used}", file=sys.stderr)
     if csv_path:
-        _write_csv(csv_path, records, names, columns=("width", "height"))
+        _write_csv(csv_path, records, names, columns=("width", "height"), thresholds_used=used)
     if json_path:
-        write_json_atomic(json_path, {
-            "model": str(model_path),
-            "threshold": threshold if threshold is not None else
-            (chosen if chosen else 0.5), "files": records, "errors": errors})
+        write_json_atomic(json_path, {"model": str(model_path),
+                                      **thresholds.as_dict(names, cut, used),
+                                      "files": records, "errors": errors})
     return records + errors
 
 

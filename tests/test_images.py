@@ -422,7 +422,8 @@ class TestEndToEnd:
         config = json.loads((version / "assets" / "export_config.json").read_text())
         assert config["input"] == "image_bytes" and config["image"]["image_size"] == SIZE
         labels = (version / "assets" / "labels.txt").read_text().splitlines()
-        assert list(config["thresholds"]) == labels  # the run's per-label thresholds
+        chosen = json.loads((version / "assets" / "thresholds.json").read_text())
+        assert chosen["rule"] == "f1" and list(chosen["thresholds"]) == labels  # per label
         model = ExportedPredictor(version)
         path = shapes / "images" / "shapes_0000.png"
         by_bytes = model.serving_default(image_bytes=tf.constant([path.read_bytes()]))
@@ -452,7 +453,8 @@ class TestEndToEnd:
         assert [Path(r["file"]).name for r in report["files"]] == [
             "cmyk.jpg", "shapes_0000.png", "shapes_0003.jpg"]
         assert report["files"][0]["mode"] == "CMYK"
-        assert isinstance(report["threshold"], dict)  # the run's per-label thresholds
+        assert report["thresholds_used"].startswith("per label from assets/thresholds.json")
+        assert rows[0].endswith(",thresholds")  # which thresholds, in every output
 
     def test_a_bad_listed_image_stops_training_before_anything_is_written(self, shapes,
                                                                         tmp_path):

@@ -17,6 +17,7 @@ task's split) and the rest are the test set. Either way the assignment is the ru
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -174,16 +175,25 @@ class ImageRecipe(VectorRecipe):
         from admlc_tf.backbones import ImageFrontEnd
         from admlc_tf.export import export_predictor
 
+        from admlc_tf import thresholds
+
         spec = fitted.trainer.task.spec
+        names = data.dataset.label_names
         thresholding = fitted.extra["report"].get("thresholding", {})
-        metadata = {"config": config.to_dict()}
-        if thresholding.get("method") == "per_label":
-            metadata["thresholds"] = dict(zip(data.dataset.label_names,
-                                              thresholding["thresholds"]))
+        if thresholding.get("method") == "per_label":  # the one file predict.py reads
+            chosen = {"rule": "f1", "chosen_on": "the validation part",
+                      "note": "max F1 per label on the validation part (--threshold per_label)",
+                      "thresholds": dict(zip(names, map(float, thresholding["thresholds"])))}
+        else:
+            chosen = thresholds.fixed(names, f"the run used --threshold "
+                                      f"{config.vectors.threshold}; --threshold per_label "
+                                      "tunes them on the validation part")
+        assets = {"splits.csv": collections.splits_text(data.assignment),
+                  thresholds.THRESHOLDS_FILE: json.dumps(chosen, indent=2) + "\n"}
         return export_predictor(spec.predictor, base_dir=config.export_dir, name=config.name,
-                                label_names=data.dataset.label_names, metadata=metadata,
+                                label_names=names, metadata={"config": config.to_dict()},
                                 output=spec.output, front_end=ImageFrontEnd(data.extractor),
-                                assets={"splits.csv": collections.splits_text(data.assignment)})
+                                assets=assets)
 
 
 class ImageProtocolRecipe(ProtocolRecipe):
