@@ -9,8 +9,9 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Sequence
 
-from admlc_tf.errors import AdmlcError
+from admlc_tf.errors import AdmlcError, DataError
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
@@ -26,6 +27,24 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     except BaseException:  # Ctrl-C mid-write: no temporary file is left behind either
         tmp.unlink(missing_ok=True)
         raise
+
+
+def find_files(paths: Sequence[str | Path], suffixes: Sequence[str], kind: str) -> list[Path]:
+    """The files named, and those under named folders with one of `suffixes` (sorted), in
+    argument order; `kind` ("audio", "image") names them in the one-line errors."""
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*")
+                            if p.suffix.lower() in suffixes and p.is_file())
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise DataError(f"{path} does not exist: pass {kind} files or folders of them")
+    if not found:
+        raise DataError(f"no {kind} files ({', '.join(suffixes)}) under "
+                        f"{', '.join(map(str, paths))}: pass {kind} files or folders of them")
+    return found
 
 
 def write_json_atomic(path: str | Path, values: dict) -> None:

@@ -17,7 +17,7 @@ from admlc_tf import streaming, thresholds, timeline
 from admlc_tf.errors import AdmlcError, DataError
 from admlc_tf.export import ExportedPredictor
 from admlc_tf.features import read_audio
-from admlc_tf.files import write_json_atomic, write_text_atomic
+from admlc_tf.files import find_files, write_json_atomic, write_text_atomic
 
 # What a folder is searched for: the containers libsndfile decodes.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au",
@@ -27,18 +27,7 @@ LABEL_SEPARATOR = ";"
 
 def find_audio(paths: Sequence[str | Path]) -> list[Path]:
     """The audio files named, and those under named folders (sorted), in argument order."""
-    found = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise DataError(f"{path} does not exist: pass audio files or folders of them")
-    if not found:
-        raise DataError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) under "
-                        f"{', '.join(map(str, paths))}: pass audio files or folders of them")
-    return found
+    return find_files(paths, AUDIO_SUFFIXES, "audio")
 
 
 def read_clip(path: Path, sample_rate: int) -> tuple[np.ndarray, Optional[int]]:

@@ -46,19 +46,23 @@ def cache_folder(cache_dir) -> Path:
     return cache_dir
 
 
-def _cache_key(clips: Sequence[tuple[str, Path]], config: FeatureConfig) -> str:
-    digest = hashlib.sha256()
-    digest.update(json.dumps({"format": CACHE_FORMAT, **dataclasses.asdict(config)},
-                             sort_keys=True).encode())
-    for name, path in clips:
+def cache_key(settings: dict, files: Sequence[tuple[str, Path]], kind: str) -> str:
+    """A short hash of `settings` and of every file's name, path, size and modification time,
+    so that a changed, added or moved file makes a new cache; `kind` names a missing file."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for name, path in files:
         path = Path(path).resolve()
         try:
             stat = path.stat()
         except FileNotFoundError:
-            raise DataError(f"audio file {path} is missing: restore it or remove it from the "
+            raise DataError(f"{kind} file {path} is missing: restore it or remove it from the "
                             "list") from None
         digest.update(f"{name}\0{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:20]
+
+
+def _cache_key(clips: Sequence[tuple[str, Path]], config: FeatureConfig) -> str:
+    return cache_key({"format": CACHE_FORMAT, **dataclasses.asdict(config)}, clips, "audio")
 
 
 def build_feature_cache(clips: Sequence[tuple[str, Path]], *, config: FeatureConfig,

@@ -18,7 +18,6 @@ projection, the scikit-learn peers).
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -35,19 +34,11 @@ CACHE_FORMAT = 1
 
 
 def _cache_key(images: Sequence[tuple[str, Path]], extractor) -> str:
-    digest = hashlib.sha256(json.dumps({"format": CACHE_FORMAT, "backbone": extractor.name,
-                                        "weights": extractor.weights_hash(),
-                                        "image_size": extractor.image_size},
-                                       sort_keys=True).encode())
-    for name, path in images:
-        path = Path(path).resolve()
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            raise DataError(f"image file {path} is missing: restore it or remove it from the "
-                            "list") from None
-        digest.update(f"{name}\0{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:20]
+    from admlc_tf.data.cache import cache_key
+
+    return cache_key({"format": CACHE_FORMAT, "backbone": extractor.name,
+                      "weights": extractor.weights_hash(), "image_size": extractor.image_size},
+                     images, "image")
 
 
 def build_image_cache(images: Sequence[tuple[str, Path]], extractor, *,

@@ -34,6 +34,7 @@ import numpy as np
 
 from admlc_tf.data.collection import Clip, Collection, audio_file, check_not_empty
 from admlc_tf.errors import DataError
+from admlc_tf.files import find_files
 
 IMAGE_LAYOUTS = ("csv", "cub")
 # What predict.py searches a folder for: the formats the exported graph decodes.
@@ -95,19 +96,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 def find_images(paths: Sequence[str | os.PathLike]) -> list[Path]:
     """The image files named, and those under named folders (sorted), in argument order."""
-    found = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                            and p.is_file())
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise DataError(f"{path} does not exist: pass image files or folders of them")
-    if not found:
-        raise DataError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) under "
-                        f"{', '.join(map(str, paths))}: pass image files or folders of them")
-    return found
+    return find_files(paths, IMAGE_SUFFIXES, "image")
 
 
 # --- layouts ---------------------------------------------------------------------------------
