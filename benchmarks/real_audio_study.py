@@ -39,7 +39,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 import numpy as np  # noqa: E402
 
 import real_audio  # noqa: E402
-from reproduce import compare, mean_std, measures  # noqa: E402
+from reproduce import compare, light_mode, mean_std, measures  # noqa: E402
 from run import machine_info  # noqa: E402
 
 DEFAULT_SEEDS = 3
@@ -130,7 +130,7 @@ def run_one(config, data) -> dict:
               "epochs": [h["epoch"] for h in fitted.history][-1:]}
     import keras
 
-    keras.backend.clear_session()
+    keras.backend.clear_session()  # 12 runs in one process: drop each finished run's graphs
     return result
 
 
@@ -276,6 +276,8 @@ def main(argv=None) -> int:
     from admlc_tf.files import write_json_atomic, write_text_atomic
 
     start = time.time()
+    if args.tiny:
+        light_mode()  # smoke runs of a few steps: graph building dominates
     seeds = list(range(args.seeds or (2 if args.tiny else DEFAULT_SEEDS)))
     result = {"date": datetime.date.today().isoformat(), "machine": machine_info(),
               "tiny": args.tiny, "seeds": seeds}
