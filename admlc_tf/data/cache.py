@@ -12,6 +12,7 @@ Files are written under a temporary name and renamed.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -61,6 +62,22 @@ def cache_key(settings: dict, files: Sequence[tuple[str, Path]], kind: str) -> s
     return digest.hexdigest()[:20]
 
 
+@contextlib.contextmanager
+def writing(path: Path):
+    """An open HDF5 file that becomes `path` when the block ends without error: it is written
+    under a temporary name and renamed, so a cache file is complete or absent."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w") as f:
+            yield f
+        os.replace(tmp, path)
+    except OSError as e:
+        raise DataError(f"cannot write the feature cache {path} ({e}): pass data.cache_dir a "
+                        "writable folder with free space") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _cache_key(clips: Sequence[tuple[str, Path]], config: FeatureConfig) -> str:
     return cache_key({"format": CACHE_FORMAT, **dataclasses.asdict(config)}, clips, "audio")
 
@@ -87,36 +104,28 @@ def build_feature_cache(clips: Sequence[tuple[str, Path]], *, config: FeatureCon
     path = cache_folder(cache_dir) / f"features-{_cache_key(clips, config)}.h5"
     if path.is_file():
         return path
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     progress = keras.utils.Progbar(len(clips), unit_name="clip") if verbose else None
     if verbose:
         print(f"Extracting log-mel features of {len(clips)} clips into {path}")
     offsets = np.zeros(len(clips) + 1, dtype=np.int64)
-    try:
-        with h5py.File(tmp, "w") as f, concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
-            # One HDF5 chunk per training segment: a random crop touches at most two.
-            features = f.create_dataset("features", shape=(0, config.n_mels),
-                                        maxshape=(None, config.n_mels), dtype="float32",
-                                        chunks=(config.num_frames, config.n_mels))
-            f.create_dataset("names", data=np.array([n for n, _ in clips], dtype=object),
-                             dtype=h5py.string_dtype())
-            f.attrs["feature_config"] = json.dumps(dataclasses.asdict(config), sort_keys=True)
-            f.attrs["format"] = CACHE_FORMAT
-            jobs = pool.map(lambda clip: file_features(clip[1], config=config), clips)
-            for row, values in enumerate(jobs):  # [frames, n_mels], in clip order
-                start = offsets[row]
-                offsets[row + 1] = start + len(values)
-                features.resize(offsets[row + 1], axis=0)
-                features[start:] = values
-                if progress:
-                    progress.update(row + 1)
-            f.create_dataset("offsets", data=offsets)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise DataError(f"cannot write the feature cache {path} ({e}): pass data.cache_dir a "
-                        "writable folder with free space") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    with writing(path) as f, concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
+        # One HDF5 chunk per training segment: a random crop touches at most two.
+        features = f.create_dataset("features", shape=(0, config.n_mels),
+                                    maxshape=(None, config.n_mels), dtype="float32",
+                                    chunks=(config.num_frames, config.n_mels))
+        f.create_dataset("names", data=np.array([n for n, _ in clips], dtype=object),
+                         dtype=h5py.string_dtype())
+        f.attrs["feature_config"] = json.dumps(dataclasses.asdict(config), sort_keys=True)
+        f.attrs["format"] = CACHE_FORMAT
+        jobs = pool.map(lambda clip: file_features(clip[1], config=config), clips)
+        for row, values in enumerate(jobs):  # [frames, n_mels], in clip order
+            start = offsets[row]
+            offsets[row + 1] = start + len(values)
+            features.resize(offsets[row + 1], axis=0)
+            features[start:] = values
+            if progress:
+                progress.update(row + 1)
+        f.create_dataset("offsets", data=offsets)
     return path
 
 

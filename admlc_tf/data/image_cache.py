@@ -57,7 +57,7 @@ def build_image_cache(images: Sequence[tuple[str, Path]], extractor, *,
       DataError: a missing or bad image (nothing is left behind), or an unwritable folder.
     """
     from admlc_tf.backbones import resize_image
-    from admlc_tf.data.cache import cache_folder
+    from admlc_tf.data.cache import cache_folder, writing
     from admlc_tf.data.images import read_image
 
     if not images:
@@ -65,7 +65,6 @@ def build_image_cache(images: Sequence[tuple[str, Path]], extractor, *,
     path = cache_folder(cache_dir) / f"images-{_cache_key(images, extractor)}.h5"
     if path.is_file():
         return path
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     if verbose:
         print(f"Extracting {extractor.name} features of {len(images)} images into {path}")
     progress = keras.utils.Progbar(len(images), unit_name="image") if verbose else None
@@ -74,32 +73,24 @@ def build_image_cache(images: Sequence[tuple[str, Path]], extractor, *,
     def load(item):
         return resize_image(read_image(item[1]), size).numpy()
 
-    try:
-        with h5py.File(tmp, "w") as f, \
-                concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
-            features = f.create_dataset("features", shape=(len(images), extractor.dims),
-                                        dtype="float32",
-                                        chunks=(min(len(images), 64), extractor.dims))
-            f.create_dataset("names", data=np.array([n for n, _ in images], dtype=object),
-                             dtype=h5py.string_dtype())
-            f.attrs["extractor"] = json.dumps(extractor.metadata(), sort_keys=True)
-            f.attrs["format"] = CACHE_FORMAT
-            for start in range(0, len(images), batch_size):
-                batch = np.stack(list(pool.map(load, images[start:start + batch_size])))
-                values = extractor(batch).numpy()
-                if not np.isfinite(values).all():
-                    raise DataError(f"the {extractor.name} features of images {start}.."
-                                    f"{start + len(batch) - 1} are not finite: check the "
-                                    "backbone weights file")
-                features[start:start + len(batch)] = values
-                if progress:
-                    progress.update(start + len(batch))
-        os.replace(tmp, path)
-    except OSError as e:
-        raise DataError(f"cannot write the feature cache {path} ({e}): pass data.cache_dir a "
-                        "writable folder with free space") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    with writing(path) as f, concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
+        features = f.create_dataset("features", shape=(len(images), extractor.dims),
+                                    dtype="float32",
+                                    chunks=(min(len(images), 64), extractor.dims))
+        f.create_dataset("names", data=np.array([n for n, _ in images], dtype=object),
+                         dtype=h5py.string_dtype())
+        f.attrs["extractor"] = json.dumps(extractor.metadata(), sort_keys=True)
+        f.attrs["format"] = CACHE_FORMAT
+        for start in range(0, len(images), batch_size):
+            batch = np.stack(list(pool.map(load, images[start:start + batch_size])))
+            values = extractor(batch).numpy()
+            if not np.isfinite(values).all():
+                raise DataError(f"the {extractor.name} features of images {start}.."
+                                f"{start + len(batch) - 1} are not finite: check the "
+                                "backbone weights file")
+            features[start:start + len(batch)] = values
+            if progress:
+                progress.update(start + len(batch))
     return path
 
 

@@ -194,10 +194,15 @@ def load_test_vectors(config: ExperimentConfig, data: VectorDataset) -> VectorDa
     return test
 
 
+def _requested(size: float, n: int) -> int:
+    """`train_size` as a count of `n` examples: a fraction below 1, else a count."""
+    return int(round(size * n)) if size < 1 else int(size)
+
+
 def _train_count(config: ExperimentConfig, n: int) -> int:
     size = config.vectors.train_size
     size = 0.5 if size is None else size  # the protocol's r when none is given
-    count = int(round(size * n)) if size < 1 else int(size)
+    count = _requested(size, n)
     if not 2 <= count < n:
         raise AdmlcError(f"vectors.train_size {size} leaves {n - count} of {n} examples for testing: "
                          "choose a size between 2 and n - 1 (or a fraction)")
@@ -236,15 +241,12 @@ class VectorRecipe:
         data = load_vectors(v.data_path, labels_xml=v.labels_xml)
         n = len(data.labels)
         test = load_test_vectors(config, data) if v.test_path else None
-        if v.train_size is None:
-            return VectorData(data, np.arange(n, dtype=np.int64), np.zeros(0, np.int64), test=test)
-        count = int(round(v.train_size * n)) if v.train_size < 1 else int(v.train_size)
-        if test is not None and count == n:
-            return VectorData(data, np.arange(n, dtype=np.int64), np.zeros(0, np.int64), test=test)
+        no_rows = np.zeros(0, np.int64)
+        if v.train_size is None or (test is not None and _requested(v.train_size, n) == n):
+            return VectorData(data, np.arange(n, dtype=np.int64), no_rows, test=test)
         train_idx, test_idx = random_split(n, _train_count(config, n), seed=config.trainer.seed)
-        if test is not None:  # r rows of the file train; the other file tests
-            test_idx = np.zeros(0, np.int64)
-        return VectorData(data, train_idx, test_idx, test=test)
+        # With a test file, r rows of this one train and the other file tests.
+        return VectorData(data, train_idx, test_idx if test is None else no_rows, test=test)
 
     def run_files(self, data) -> dict:
         return {}
