@@ -110,6 +110,9 @@ def test_skipped_blocks_are_few_and_named():
     is one of FENCES (a ```py or ```python3 block would otherwise escape the run)."""
     skipped = Counter()
     for path in doc_files():
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            assert not re.match(r"\s+```", line), \
+                f"{_name(path)}:{number}: an indented fence (this test reads fences at column 0)"
         for info, line, code in fenced_blocks(path):
             assert info in FENCES, f"{_name(path)}:{line}: fence ```{info}: use one of {FENCES}"
             if info == "python-skip":
