@@ -440,6 +440,7 @@ class Study:
             refresh_audio(self.result["audio"])
         if "scene" in self.result:
             refresh_scene(self.result["scene"])
+        self.stem.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.stem.with_suffix(".json"), self.result)
         write_text_atomic(self.stem.with_suffix(".md"), markdown(self.result))
 

