@@ -11,7 +11,8 @@ from admlc_tf.export import ExportedPredictor
 
 
 def my_predictor(data):
-    """The README's example: any Keras model from raw log-mel to 7 logits."""
+    """The example of docs/tutorials/own-predictor.md: any Keras model from raw log-mel to 7
+    logits."""
     inputs = keras.Input((data.train.num_frames, data.train.num_bands), name="features")
     x = keras.layers.Normalization(mean=data.feature_mean, variance=data.feature_variance)(inputs)
     x = keras.layers.Conv1D(16, 5, activation="relu")(x)
