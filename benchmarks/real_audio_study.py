@@ -61,8 +61,8 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 import numpy as np  # noqa: E402
 
 import real_audio  # noqa: E402
-from reproduce import (_cell_difference, compare, light_mode, mean_std, measures,  # noqa: E402
-                       parse_modes, system_names)
+from reproduce import (_cell_difference, apply_mode, compare, light_mode,  # noqa: E402
+                       mean_std, measures, parse_modes, system_names)
 from run import machine_info  # noqa: E402
 
 DEFAULT_SEEDS = 5
@@ -136,7 +136,7 @@ def audio_systems(config, losses: Sequence[str], arms: Sequence[str],
                 c.loss.adversarial = system != "plain"
                 mode = system[3:] if c.loss.adversarial else None
                 if mode:
-                    c.loss.critic_mode = mode
+                    apply_mode(c, mode)
                 out.append({"name": f"{loss.upper()} {system}, {arm}", "loss": loss, "arm": arm,
                             "system": system, "mode": mode, "config": c,
                             "plain": f"{loss.upper()} plain, {arm}"})

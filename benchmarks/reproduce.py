@@ -411,9 +411,26 @@ def compare(plain_runs: Sequence[dict], ad_runs: Sequence[dict]) -> dict:
     return out
 
 
+def mode_names() -> list[str]:
+    """Every name `--modes` takes: `admlc_tf.critic_modes.MODES`, and `value-<quality>` for
+    each of its value-critic targets (`QUALITIES`; plain `value` keeps the config's)."""
+    from admlc_tf.critic_modes import MODES, QUALITIES
+
+    return list(MODES) + [f"value-{q}" for q in QUALITIES]
+
+
+def apply_mode(config, name: str) -> None:
+    """Sets `loss.critic_mode` (and `loss.critic_quality` for `value-<quality>`) of `config`."""
+    mode, _, quality = name.partition("-")
+    config.loss.critic_mode = mode
+    if quality:
+        config.loss.critic_quality = quality
+
+
 def parse_modes(text: Optional[str], error: Callable[[str], Exception] = None) -> list[str]:
-    """`--modes a,b` -> the critic modes, checked against `admlc_tf.critic_modes.MODES`
-    (None: every mode). Raises `error(one line)` (default StudyError) for an unknown one."""
+    """`--modes a,b` -> the critic modes, checked against `mode_names()` (None: every mode of
+    `admlc_tf.critic_modes.MODES`). Raises `error(one line)` (default StudyError) for an
+    unknown one."""
     error = error or StudyError
     try:
         from admlc_tf.critic_modes import MODES
@@ -423,9 +440,10 @@ def parse_modes(text: Optional[str], error: Callable[[str], Exception] = None) -
     if text is None:
         return list(MODES)
     modes = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in modes if m not in MODES]
+    unknown = [m for m in modes if m not in mode_names()]
     if unknown or not modes:
-        raise error(f"--modes {','.join(unknown) or '(empty)'}: choose from {','.join(MODES)}")
+        raise error(f"--modes {','.join(unknown) or '(empty)'}: choose from "
+                    f"{','.join(mode_names())}")
     return list(dict.fromkeys(modes))
 
 
@@ -534,7 +552,7 @@ def with_settings(config, *, adversarial: bool, seed: int, supervised: Optional[
     config.loss.adversarial = adversarial
     config.trainer.seed = seed
     if critic_mode is not None:
-        config.loss.critic_mode = critic_mode
+        apply_mode(config, critic_mode)
     if supervised is not None:
         config.loss.supervised = supervised
     if lam is not None:
@@ -548,7 +566,9 @@ def with_settings(config, *, adversarial: bool, seed: int, supervised: Optional[
 
 def settings_record(config) -> dict:
     return {"supervised": config.loss.supervised, "adversarial": config.loss.adversarial,
-            "critic_mode": config.loss.critic_mode, "lam": config.loss.lam, "critic_every": config.trainer.critic_every,
+            "critic_mode": config.loss.critic_mode, "lam": config.loss.lam,
+            "critic_quality": config.loss.critic_quality,
+            "critic_temperature": config.loss.critic_temperature, "critic_every": config.trainer.critic_every,
             "critic_batch": config.trainer.critic_batch, "batch_size": config.trainer.batch_size,
             "epochs": config.trainer.epochs, "seed": config.trainer.seed}
 

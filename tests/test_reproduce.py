@@ -162,7 +162,8 @@ def test_tiny_study_writes_every_system_measure_and_interval(tmp_path):
     data_home = tmp_path / "data-home"
     proc = subprocess.run(
         [sys.executable, "benchmarks/reproduce.py", "--tiny", "--json", str(out),
-         "--only", "audio,scene,sensitivity", "--modes", "paper,value"],
+         "--only", "audio,scene,sensitivity", "--modes", "paper,value", "--models",
+         "deep-cplst,bpmll"],  # realvec and the other two models: the realvec smoke
         cwd=REPO, capture_output=True, text=True, timeout=900,
         env={**os.environ, "ADMLC_DATA_HOME": str(data_home), "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -181,7 +182,7 @@ def test_tiny_study_writes_every_system_measure_and_interval(tmp_path):
     assert set(summaries["audio"]) == {name for name, _ in reproduce.AUDIO_SYSTEMS}
     for by_measure in summaries["audio"].values():
         _check_comparison(by_measure, 2)
-    _check_modes(report, "scene", reproduce.SCENE_MODELS, ["paper", "value"])
+    _check_modes(report, "scene", ["deep-cplst", "bpmll"], ["paper", "value"])
     sensitivity = summaries["sensitivity"]
     assert set(sensitivity) == {"demo audio, CGRNN CE", "scene, BP-MLL"}
     half_batch = {"demo audio, CGRNN CE": "M=N/2 (4)", "scene, BP-MLL": "M=N/2 (8)"}  # N 8, 16
@@ -264,6 +265,21 @@ def test_realvec_vectors_are_cached_npz_files_the_vector_reader_loads(tmp_path, 
     monkeypatch.setattr(real_audio, "statistics_vectors", lambda *_: 1 / 0)
     data = reproduce.load_realvec(set_dir, tmp_path / "cache")  # from the cache
     assert len(data.train_idx) == 10 and list(data.test_idx) == list(range(10, 14))
+
+
+def test_modes_name_the_value_critics_quality_and_reach_the_config():
+    """Catches `value-f1` parsed as an unknown mode or applied as the mode name itself (the
+    trainer would refuse it), and a quality dropped from the settings a resume compares."""
+    from admlc_tf.config import ExperimentConfig
+
+    assert reproduce.parse_modes("paper,value-f1,paper") == ["paper", "value-f1"]
+    config = reproduce.with_settings(ExperimentConfig(), adversarial=True, seed=3,
+                                     critic_mode="value-f1")
+    assert (config.loss.critic_mode, config.loss.critic_quality) == ("value", "f1")
+    record = reproduce.settings_record(config)
+    assert (record["critic_mode"], record["critic_quality"], record["seed"]) == ("value", "f1", 3)
+    with pytest.raises(reproduce.StudyError, match="value-f1"):  # the message lists the names
+        reproduce.parse_modes("value-jaccard")
 
 
 @pytest.mark.parametrize("argv, says", [
