@@ -568,7 +568,8 @@ def settings_record(config) -> dict:
     return {"supervised": config.loss.supervised, "adversarial": config.loss.adversarial,
             "critic_mode": config.loss.critic_mode, "lam": config.loss.lam,
             "critic_quality": config.loss.critic_quality,
-            "critic_temperature": config.loss.critic_temperature, "critic_every": config.trainer.critic_every,
+            "critic_temperature": config.loss.critic_temperature,
+            "critic_every": config.trainer.critic_every,
             "critic_batch": config.trainer.critic_batch, "batch_size": config.trainer.batch_size,
             "epochs": config.trainer.epochs, "seed": config.trainer.seed}
 
