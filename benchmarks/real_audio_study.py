@@ -2,8 +2,10 @@
 without augmentation, over seeds, beside a linear baseline (log-mel mean/std + one-vs-rest
 logistic regression).
 
-Full study (run by the lead; 2 cores; one run of the `--data-dir` defaults measured ~2.5 min
-here, so the estimate is runs x 2.5 min; AD runs may take longer than plain):
+Full study (2 cores; one run of the `--data-dir` defaults measured ~2.5 min here, so the
+estimates below are runs x 2.5 min on an otherwise idle machine; AD runs take longer than plain
+ones, `value` most (its critic also learns from thresholded, flipped and smoothed pairs: on the
+vector sets an AD value run took 2.4x a plain one), and a shared machine is slower still):
 
     python benchmarks/real_audio_study.py --only-systems plain,value   # screen: 2 losses x 2
         # arms x 2 systems x 5 seeds = 40 runs, ~1 h 40 min

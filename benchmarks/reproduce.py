@@ -14,8 +14,10 @@ mode of `admlc_tf.critic_modes.MODES`, on scene and realvec, 5 seeds:
         --resume                                  # after a cut-off: makes only missing runs
 
 With the 5 modes that is 4 models x 6 systems x 5 seeds = 120 runs per set: measured here, one
-scene run takes 2-7 s, so scene is ~10 min; realvec (400 training clips, a third of scene's) ~5
-min, plus ~1 min computing its vectors once. The whole default run (every section, the paper's
+scene run takes 2-7 s, so scene is ~10 min; one realvec run (400 training clips, a third of
+scene's) took 7 s (C2AE plain), 13 s (BP-MLL AD paper) and 17 s (C2AE AD value) with the 2
+cores shared at load 5, so ~10 min alone, ~25 min shared; its vectors take 16 s once (then
+cached). The whole default run (every section, the paper's
 audio study and the sensitivity study included) is ~1 h. `--modes` and `--models` screen a
 subset first (`--resume` adds the rest later: runs already in the JSON with the same settings
 and seed are kept, `trained_runs` / `resumed_runs` count them). The JSON holds every run
