@@ -32,7 +32,8 @@ tuned on `val` (which early stopping also watches). For AD runs, the critic's ha
 tells it a pair is real).
 
 Output (default stem `benchmarks/critic_study`, or `--out STEM`): `STEM.json` holds `settings`
-(base, overrides, augmentation, data), `audio.runs` (system name -> per-seed runs with
+(base, overrides, data), `invocations` (command, commit, runs trained and skipped of each
+call: a resumed study may mix commits), `audio.runs` (system name -> per-seed runs with
 `measures`, `hardness_auc`, `early_stopping`, `seconds`), `audio.summary` (mean ± sd per system
 and measure), `audio.best_plain` (per loss, the plain system of lowest mean EER: the one the
 critic must beat), `audio.differences` (each AD system against the plain run of its loss and
@@ -496,6 +497,17 @@ def audio_part(study: Study, args, seeds: Sequence[int], modes: Sequence[str],
         study.save()
 
 
+def code_commit() -> Optional[str]:
+    """The checkout's commit (a resumed study may mix the runs of several)."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
 def settings_of(args) -> dict:
     """What must agree between a study and its --resume (not the seeds or the systems)."""
     return {"base": "data_dir_config() (the train.py --data-dir defaults)",
@@ -615,6 +627,9 @@ def _main(argv) -> int:
         raise UsageError(str(e)) from None
     result["complete"] = True
     result["this_invocation"] = {"trained": study.trained, "skipped": study.skipped}
+    result.setdefault("invocations", []).append(
+        {"command": result["command"], "commit": code_commit(), **result["this_invocation"],
+         "finished": datetime.datetime.now().astimezone().isoformat(timespec="seconds")})
     study.save()
     print(f"trained {study.trained} runs, skipped {study.skipped} already in {json_path}")
     print(markdown(result))
