@@ -336,3 +336,27 @@ def test_results_json_records_the_critic(tmp_path):
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["critic"]["mode"] == "value" and results["critic"]["quality"] == "rank"
     assert 0.0 <= results["critic"]["hardness_auc"] <= 1.0
+
+
+# Catches: draws keyed by the seed alone (every step the same sample) or by a counter that
+# restarts with the process instead of the step k (a resumed run would repeat early draws).
+def test_every_step_is_keyed_by_the_run_seed_and_k(tmp_path):
+    features, labels = vector_data(24, seed=5)  # batch 8: 3 steps an epoch
+    rows = ArrayRows(features, labels)
+    seen = []
+
+    def spied(trainer):
+        step = trainer.adversarial_step
+
+        def recorded(*args):
+            seen.append(tuple(int(v) for v in args[-1].numpy()))
+            return step(*args)
+
+        trainer.adversarial_step = recorded
+        return trainer
+
+    config = lambda epochs: mode_config("bernoulli", epochs=epochs, seed=9,  # noqa: E731
+                                        checkpoint_every=3)
+    spied(make_trainer(config(1), run_dir=tmp_path)).fit(rows, verbose=False)
+    spied(make_trainer(config(2), run_dir=tmp_path)).fit(rows, verbose=False)  # resumes at 3
+    assert seen == [(9, k) for k in range(1, 7)]
