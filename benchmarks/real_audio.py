@@ -826,6 +826,38 @@ def clip_statistics(path: Path, config) -> np.ndarray:
     return np.concatenate([m.mean(axis=0), m.std(axis=0)])
 
 
+def statistics_vectors(data_dir: str | os.PathLike) -> dict:
+    """Every clip of a set as its log-mel statistics vector (`clip_statistics` with the project's
+    default `FeatureConfig`), by split.
+
+    Returns:
+      `{"label_names": [L] (the train clips' labels, in LABELS order), "features": {split:
+      [n, 2 * n_mels] float}, "labels": {split: [n, L] 0/1 float}, "config": the
+      FeatureConfig}` for the splits train, val and test.
+
+    Raises:
+      DataError: the folder has no labels.csv or a split without clips.
+    """
+    from admlc_tf.config import FeatureConfig
+    from admlc_tf.data.labels_csv import read_labels_csv
+
+    collection = read_labels_csv(Path(data_dir) / "labels.csv")
+    config = FeatureConfig()
+    names = sorted({lab for c in collection.clips if c.split == "train" for lab in c.labels},
+                   key=lambda lab: (LABELS.index(lab) if lab in LABELS else len(LABELS), lab))
+    split = {s: [c for c in collection.clips if c.split == s] for s in ("train", "val", "test")}
+    for s, clips in split.items():
+        if not clips:
+            raise DataError(f"{collection.source} has no {s} clip: build the set with "
+                            "benchmarks/real_audio.py build")
+    return {"label_names": names,
+            "features": {s: np.stack([clip_statistics(c.path, config) for c in clips])
+                         for s, clips in split.items()},
+            "labels": {s: np.array([[lab in c.labels for lab in names] for c in clips], float)
+                       for s, clips in split.items()},
+            "config": config}
+
+
 def _fit_predict(x_fit, y_fit, x_score, c: float, seed: int) -> np.ndarray:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -847,23 +879,11 @@ def baseline(data_dir: str, *, seeds: Sequence[int] = (0,), json_path: Optional[
       `{"runs": [{"seed", "C", "val_mean_eer_by_C", "test": tagging report}], ...}`; printed
       as a table and JSON (to `json_path` if given) unless `quiet`.
     """
-    from admlc_tf.config import FeatureConfig
-    from admlc_tf.data.labels_csv import read_labels_csv
     from admlc_tf.reports import format_tagging_table, tagging_report
 
-    collection = read_labels_csv(Path(data_dir) / "labels.csv")
-    config = FeatureConfig()
-    names = sorted({lab for c in collection.clips if c.split == "train" for lab in c.labels},
-                   key=lambda lab: (LABELS.index(lab) if lab in LABELS else len(LABELS), lab))
-    split = {s: [c for c in collection.clips if c.split == s] for s in ("train", "val", "test")}
-    for s, clips in split.items():
-        if not clips:
-            raise DataError(f"{collection.source} has no {s} clip: build the set with "
-                            "benchmarks/real_audio.py build")
-    feats = {s: np.stack([clip_statistics(c.path, config) for c in clips])
-             for s, clips in split.items()}
-    truth = {s: np.array([[lab in c.labels for lab in names] for c in clips], float)
-             for s, clips in split.items()}
+    vectors = statistics_vectors(data_dir)
+    names, feats, truth, config = (vectors["label_names"], vectors["features"],
+                                   vectors["labels"], vectors["config"])
     runs = []
     for seed in seeds:
         val_eer = {c: tagging_report(truth["val"], _fit_predict(feats["train"], truth["train"],
@@ -880,7 +900,7 @@ def baseline(data_dir: str, *, seeds: Sequence[int] = (0,), json_path: Optional[
     result = {"data_dir": str(Path(data_dir).absolute()), "model": "log-mel mean/std + "
               "one-vs-rest logistic regression (C by val mean EER, refit on train+val)",
               "features": dataclasses.asdict(config), "deterministic": deterministic,
-              "n_train": len(split["train"]), "n_val": len(split["val"]), "runs": runs}
+              "n_train": len(truth["train"]), "n_val": len(truth["val"]), "runs": runs}
     text = json.dumps(result, indent=2)
     if json_path:
         from admlc_tf.files import write_text_atomic

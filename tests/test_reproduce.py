@@ -118,6 +118,24 @@ def _finite_or_none(value) -> bool:
     return value is None or (isinstance(value, (int, float)) and math.isfinite(value))
 
 
+def _check_modes(report: dict, section: str, models, modes) -> None:
+    """Per model and mode: the paired comparison, a finite hardness AUC from AD runs of that
+    mode only, and plain runs without one."""
+    assert report["modes"] == list(modes)
+    assert set(report["summaries"][section]) == set(models)
+    for model, by_mode in report["summaries"][section].items():
+        assert set(by_mode) == set(modes)
+        for mode, entry in by_mode.items():
+            _check_comparison(entry["against_plain"], 2)
+            assert entry["hardness_auc"]["n"] == 2 and 0 <= entry["hardness_auc"]["mean"] <= 1
+            runs = report["runs"][f"{section}/{model}/AD {mode}"]
+            assert [r["settings"]["critic_mode"] for r in runs] == [mode, mode]
+            assert all(r["settings"]["adversarial"] for r in runs)
+        plain = report["runs"][f"{section}/{model}/plain"]
+        assert [r["seed"] for r in plain] == [0, 1]
+        assert all(r["hardness_auc"] is None and not r["settings"]["adversarial"] for r in plain)
+
+
 def _check_comparison(by_measure: dict, n_seeds: int) -> None:
     assert set(by_measure) == {name for name, _, _ in reproduce.MEASURES}
     for name, entry in by_measure.items():
@@ -137,10 +155,15 @@ def _check_comparison(by_measure: dict, n_seeds: int) -> None:
 
 @pytest.mark.slow
 def test_tiny_study_writes_every_system_measure_and_interval(tmp_path):
+    """Catches a scene mode whose runs are filed under another mode (or not made), a summary
+    that pairs the wrong runs, the sensitivity study not reusing the main study's runs, and NaN
+    or missing measures in the JSON."""
     out = tmp_path / "reproduce.json"
     data_home = tmp_path / "data-home"
     proc = subprocess.run(
-        [sys.executable, "benchmarks/reproduce.py", "--tiny", "--json", str(out)],
+        [sys.executable, "benchmarks/reproduce.py", "--tiny", "--json", str(out),
+         "--only", "audio,scene,sensitivity", "--modes", "paper,value", "--models",
+         "deep-cplst,bpmll"],  # realvec and the other two models: the realvec smoke
         cwd=REPO, capture_output=True, text=True, timeout=900,
         env={**os.environ, "ADMLC_DATA_HOME": str(data_home), "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -157,10 +180,9 @@ def test_tiny_study_writes_every_system_measure_and_interval(tmp_path):
 
     summaries = report["summaries"]
     assert set(summaries["audio"]) == {name for name, _ in reproduce.AUDIO_SYSTEMS}
-    assert set(summaries["scene"]) == set(reproduce.SCENE_MODELS)
-    for section in ("audio", "scene"):
-        for by_measure in summaries[section].values():
-            _check_comparison(by_measure, 2)
+    for by_measure in summaries["audio"].values():
+        _check_comparison(by_measure, 2)
+    _check_modes(report, "scene", ["deep-cplst", "bpmll"], ["paper", "value"])
     sensitivity = summaries["sensitivity"]
     assert set(sensitivity) == {"demo audio, CGRNN CE", "scene, BP-MLL"}
     half_batch = {"demo audio, CGRNN CE": "M=N/2 (4)", "scene, BP-MLL": "M=N/2 (8)"}  # N 8, 16
@@ -190,3 +212,89 @@ def test_tiny_study_writes_every_system_measure_and_interval(tmp_path):
     markdown = out.with_suffix(".md").read_text()
     assert markdown == report["markdown"] and markdown in proc.stdout
     assert "Δ [95% CI]" in markdown and "TINY" in markdown
+
+
+def _tiny_realvec(out: Path, data_home: Path, models: str, *extra: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/reproduce.py", "--tiny", "--json", str(out), "--only",
+         "realvec", "--modes", "paper,value", "--models", models, *extra],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "ADMLC_DATA_HOME": str(data_home), "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_tiny_realvec_screen_then_resume_trains_only_the_missing_runs(tmp_path):
+    """Catches --resume retraining (or dropping) runs already in the JSON, a resumed run kept
+    although its settings differ (another mode's run reused), realvec vectors that are not the
+    80 log-mel statistics, and a download or a cache written outside the tiny run."""
+    out, home = tmp_path / "realvec.json", tmp_path / "home"
+    first = _tiny_realvec(out, home, "bpmll")
+    assert first["complete"] and (first["trained_runs"], first["resumed_runs"]) == (6, 0)
+    second = _tiny_realvec(out, home, "bpmll,c2ae", "--resume")
+    assert (second["trained_runs"], second["resumed_runs"]) == (6, 6)
+    assert second["runs"]["realvec/bpmll/AD value"] == first["runs"]["realvec/bpmll/AD value"]
+    assert second["data"]["realvec"]["n_features"] == 80 and second["data"]["realvec"]["synthetic"]
+    assert not second["errors"] and not home.exists()  # tiny: nothing cached or downloaded
+    _check_modes(second, "realvec", ["bpmll", "c2ae"], ["paper", "value"])
+    for group in second["runs"].values():
+        for run in group:
+            assert all(_finite_or_none(v) for v in run["measures"].values())
+    markdown = out.with_suffix(".md").read_text()
+    assert "realvec" in markdown and "Δ AD value [95% CI]" in markdown
+
+
+def test_realvec_vectors_are_cached_npz_files_the_vector_reader_loads(tmp_path, monkeypatch):
+    """Catches train.npz without the val clips (or with the test ones), vectors other than
+    real_audio's statistics, and a cache that is recomputed every time."""
+    from admlc_tf.data.vectors import load_vectors
+
+    real_audio = reproduce._real_audio()
+    set_dir = real_audio.write_set(tmp_path / "set", real_audio.synthetic_sources(n_files=2),
+                                   seed=0, n_dev=10, n_eval=4)
+    train_path, test_path = reproduce.realvec_files(set_dir, tmp_path / "cache")
+    vectors = real_audio.statistics_vectors(set_dir)
+    train, test = load_vectors(train_path), load_vectors(test_path)
+    np.testing.assert_allclose(train.features, np.concatenate(
+        [vectors["features"]["train"], vectors["features"]["val"]]), rtol=1e-6)
+    np.testing.assert_allclose(test.labels, vectors["labels"]["test"])
+    assert train.num_examples == 10 and test.num_examples == 4 and train.num_features == 80
+    assert train.label_names == vectors["label_names"]
+
+    monkeypatch.setattr(real_audio, "statistics_vectors", lambda *_: 1 / 0)
+    data = reproduce.load_realvec(set_dir, tmp_path / "cache")  # from the cache
+    assert len(data.train_idx) == 10 and list(data.test_idx) == list(range(10, 14))
+
+
+def test_modes_name_the_value_critics_quality_and_reach_the_config():
+    """Catches `value-f1` parsed as an unknown mode or applied as the mode name itself (the
+    trainer would refuse it), and a quality dropped from the settings a resume compares."""
+    from admlc_tf.config import ExperimentConfig
+
+    assert reproduce.parse_modes("paper,value-f1,paper") == ["paper", "value-f1"]
+    config = reproduce.with_settings(ExperimentConfig(), adversarial=True, seed=3,
+                                     critic_mode="value-f1")
+    assert (config.loss.critic_mode, config.loss.critic_quality) == ("value", "f1")
+    record = reproduce.settings_record(config)
+    assert (record["critic_mode"], record["critic_quality"], record["seed"]) == ("value", "f1", 3)
+    with pytest.raises(reproduce.StudyError, match="value-f1"):  # the message lists the names
+        reproduce.parse_modes("value-jaccard")
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--modes", "paper,bogus"], "--modes bogus"),
+    (["--models", "bpmll,svm"], "--models svm"),
+    (["--only", "realvec", "--realvec-dir", "/nonexistent/set"], "real_audio.py build"),
+    (["--resume"], "--resume needs"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, says):
+    """Catches a traceback or a usage dump for an unknown mode or model, a missing real set
+    found only after the other sections trained, and a --resume without its JSON."""
+    try:
+        code = reproduce.main([*argv, "--json", str(tmp_path / "none.json")])
+    except SystemExit as e:
+        code = e.code
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert says in err and "\n" not in err and "Traceback" not in err
