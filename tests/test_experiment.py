@@ -7,7 +7,7 @@ import keras
 from admlc_tf.config import DataConfig
 from admlc_tf.data.demo import generate_demo_dataset
 from admlc_tf.recipes.audio import demo_config, run
-from admlc_tf.export import ExportedPredictor
+from admlc_tf.serving.exported import ExportedPredictor
 
 
 def my_predictor(data):

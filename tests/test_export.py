@@ -13,7 +13,8 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from admlc_tf.config import FeatureConfig, PredictorConfig
 from admlc_tf.errors import AdmlcError
-from admlc_tf.export import ExportedPredictor, export_predictor, next_version
+from admlc_tf.serving.export import export_predictor, next_version
+from admlc_tf.serving.exported import ExportedPredictor
 from admlc_tf.features import log_mel_spectrogram
 from admlc_tf.predictors.cgrnn import build_cgrnn
 

@@ -354,7 +354,7 @@ def test_every_export_records_its_input(tmp_path):
     import keras
 
     from admlc_tf.config import FeatureConfig
-    from admlc_tf.export import export_predictor
+    from admlc_tf.serving.export import export_predictor
 
     inputs = keras.Input((5,))
     vector = keras.Model(inputs, keras.layers.Dense(2)(inputs))
@@ -410,7 +410,7 @@ class TestEndToEnd:
         import tensorflow as tf
 
         from admlc_tf.backbones import Extractor, resize_image
-        from admlc_tf.export import ExportedPredictor
+        from admlc_tf.serving.exported import ExportedPredictor
 
         tmp, shapes = trained
         given = dict(line.split(",")[0::2] for line in

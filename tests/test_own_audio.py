@@ -266,7 +266,8 @@ def jobs(sets, tmp_path_factory):
                     base / f"{layout}-eval.json", "--quiet", after=[f"{layout}/train"])
         # every export tags the csv set's folder: WAV, FLAC, OGG, stereo, short and long files
         jobs.submit(f"{layout}/predict", "predict.py", "--model", export, sets["csv"], "--csv",
-                    base / f"{layout}-tags.csv", "--quiet", after=[f"{layout}/train"])
+                    base / f"{layout}-tags.csv", "--json", base / f"{layout}-tags.json",
+                    "--quiet", after=[f"{layout}/train"])
 
     def move_a_test_clip_to_train():
         header, splits = read_splits(crnn / "splits.csv")
@@ -420,9 +421,15 @@ class TestLayout:
         assert result.returncode == 0, result.stderr
         with open(jobs.paths["base"] / f"{layout}-tags.csv", newline="") as f:
             rows = list(csv.reader(f))
-        assert rows[0] == ["file", "seconds", *EXPECTED_LABELS[layout], "labels", "thresholds"]
+        assert rows[0] == ["file", "seconds", *EXPECTED_LABELS[layout], "labels"]
         tagged = {Path(r[0]).relative_to(sets["csv"]).as_posix(): r for r in rows[1:]}
         assert sorted(tagged) == audio_names(sets["csv"])
+        # The decisions are checked on the JSON's unrounded probabilities: the CSV's 6 decimals
+        # can round a value within 5e-7 of its threshold across it.
+        written = json.loads((jobs.paths["base"] / f"{layout}-tags.json").read_text())
+        exact = {Path(r["file"]).relative_to(sets["csv"]).as_posix(): r["probabilities"]
+                 for r in written["files"]}
+        assert written["thresholds_used"].startswith("per label from assets/thresholds.json")
         # every layout has a val split: the labels are decided at the thresholds chosen on it
         chosen = json.loads((jobs.paths["models"] / layout / "1" / "assets" /
                              "thresholds.json").read_text())
@@ -430,12 +437,13 @@ class TestLayout:
         for name, row in tagged.items():
             info = sf.info(str(sets["csv"] / name))
             assert float(row[1]) == pytest.approx(info.duration, abs=2e-3), name
-            probabilities = np.array(row[2:-2], dtype=float)
+            probabilities = np.array(row[2:-1], dtype=float)
             assert np.all((probabilities >= 0) & (probabilities <= 1)), name
-            above = [n for n, p in zip(EXPECTED_LABELS[layout], probabilities)
-                     if p >= chosen["thresholds"][n]]
-            assert row[-2] == ";".join(above), name
-            assert row[-1].startswith("per label from assets/thresholds.json"), name
+            np.testing.assert_allclose(probabilities, [exact[name][n] for n in
+                                                       EXPECTED_LABELS[layout]], atol=5e-7)
+            above = [n for n in EXPECTED_LABELS[layout]
+                     if exact[name][n] >= chosen["thresholds"][n]]
+            assert row[-1] == ";".join(above), name
         assert any(" " in name for name in tagged)
         assert {Path(n).suffix for n in tagged} == set(AUDIO)
 

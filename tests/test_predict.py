@@ -15,8 +15,9 @@ import soundfile
 import tensorflow as tf
 
 from admlc_tf.config import FeatureConfig, PredictorConfig
-from admlc_tf.export import ExportedPredictor, export_predictor
-from admlc_tf.inference import rest_request_body
+from admlc_tf.serving.export import export_predictor
+from admlc_tf.serving.exported import ExportedPredictor
+from admlc_tf.serving.audio import rest_request_body
 from admlc_tf.predictors.cgrnn import build_cgrnn
 
 REPO = Path(__file__).resolve().parents[1]
@@ -162,7 +163,9 @@ def test_timeline_and_events_of_a_long_recording(thresholded_model, tmp_path):
     assert "per label from assets/thresholds.json" in settings["thresholds_used"]
     record = json.loads((tmp_path / "r.json").read_text())
     assert record["files"][0]["labels"] == list("cfpo")
-    assert "per label" in list(csv.DictReader((tmp_path / "r.csv").open()))[0]["thresholds"]
+    assert "per label" in record["thresholds_used"]
+    # said once, in the JSON: not repeated on every CSV row
+    assert "thresholds" not in list(csv.DictReader((tmp_path / "r.csv").open()))[0]
 
     result = predict("--model", thresholded_model, path, "--events", tmp_path / "e2.tsv",
                      "--json", tmp_path / "r2.json", "--threshold", "1.5", "--quiet")
@@ -206,7 +209,8 @@ def test_ctrl_c_leaves_outputs_complete_or_absent(audio_model, tmp_path, monkeyp
     the JSON is being written (after the CSV): the CSV is complete, the JSON and its temporary
     file are absent. Fails if outputs are written file by file or a temporary file leaks."""
     import predict as predict_module
-    from admlc_tf import files, streaming
+    from admlc_tf import files
+    from admlc_tf.serving import streaming
 
     rng = np.random.default_rng(7)
     for name in ("a.wav", "b.wav"):
@@ -270,7 +274,7 @@ def test_tflite_backends_tag_like_the_saved_model(thresholded_model, tmp_path):
     """A 13 s clip through `--backend tflite` and `tflite-int8` (in process): the pooled and
     per-segment probabilities of float32 within 1e-4 of the SavedModel's, int8 within 0.01.
     Fails if the TFLite path cuts, orders or pools segments differently."""
-    from admlc_tf.inference import tag_files
+    from admlc_tf.serving.tagging import tag_files
 
     clip = 0.1 * np.random.default_rng(10).standard_normal(208000).astype(np.float32)
     soundfile.write(tmp_path / "clip.wav", clip, 16000, subtype="FLOAT")

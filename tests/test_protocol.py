@@ -14,7 +14,7 @@ import pytest
 from sklearn.datasets import make_multilabel_classification
 
 from admlc_tf.data.vectors import save_npz, write_arff, write_mulan_xml
-from admlc_tf.export import ExportedPredictor
+from admlc_tf.serving.exported import ExportedPredictor
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--hidden-units", "16", "--epochs", "3", "--batch-size", "16",
