@@ -14,8 +14,8 @@ from admlc_tf.data import audio
 from admlc_tf.errors import AdmlcError
 from admlc_tf.serving.exported import ExportedPredictor
 from admlc_tf.files import write_json_atomic
-from admlc_tf.metrics import per_label_f1
-from admlc_tf.reports import format_tagging_table, tagging_report
+from admlc_tf.metrics.multilabel import per_label_f1
+from admlc_tf.metrics.reports import format_tagging_table, tagging_report
 
 
 def evaluate_export(model_path: str | Path, *, data_dir: Optional[str] = None,

@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from admlc_tf import metrics
+from admlc_tf.metrics import thresholding
 from admlc_tf.errors import AdmlcError
 
 RULES = ("f1", "eer")
@@ -36,7 +36,7 @@ def choose(labels, scores, label_names: Sequence[str], *, rule: str, split: str)
     """
     if rule not in RULES:
         raise AdmlcError(f"serving.threshold_rule {rule} is not known: use f1 or eer")
-    choose_fn = metrics.tune_thresholds if rule == "f1" else metrics.eer_thresholds
+    choose_fn = thresholding.tune_thresholds if rule == "f1" else thresholding.eer_thresholds
     cuts = choose_fn(labels, scores, default=DEFAULT)
     single = [n for n, column in zip(label_names, np.asarray(labels).T)
               if column.min() == column.max()]
@@ -80,11 +80,11 @@ def as_dict(label_names: Sequence[str], values: np.ndarray,
             "thresholds_used": description}
 
 
-def of_vector_run(label_names: Sequence[str], thresholding: dict, setting: str) -> dict:
+def of_vector_run(label_names: Sequence[str], info: dict, setting: str) -> dict:
     """`thresholds.json` of a features or images run: the per-label cuts `metrics.binarize`
     tuned under `--threshold per_label`, else 0.5 for every label and why."""
-    if thresholding.get("method") == "per_label":
-        return tuned(label_names, thresholding["thresholds"], rule="f1",
+    if info.get("method") == "per_label":
+        return tuned(label_names, info["thresholds"], rule="f1",
                      chosen_on="the validation part",
                      note="max F1 per label on the validation part (--threshold per_label)")
     return fixed(label_names, f"the run used --threshold {setting}; --threshold per_label "

@@ -18,7 +18,7 @@ from admlc_tf.errors import AdmlcError
 from admlc_tf.recipes.base import Fitted, run_recipe
 from admlc_tf.losses import SUPERVISED_LOSSES
 from admlc_tf.predictors import registry
-from admlc_tf.reports import format_tagging_table, tagging_report
+from admlc_tf.metrics.reports import format_tagging_table, tagging_report
 
 
 def demo_config() -> ExperimentConfig:

@@ -27,7 +27,9 @@ from admlc_tf.data.vectors import (VectorDataset, load_vectors, random_split,
 from admlc_tf.errors import AdmlcError
 from admlc_tf.files import write_json_atomic, write_text_atomic
 from admlc_tf.recipes.base import Fitted, run_recipe
-from admlc_tf.metrics import binarize, micro_f1, macro_f1, multilabel_report, ranking_loss
+from admlc_tf.metrics.multilabel import macro_f1, micro_f1, ranking_loss
+from admlc_tf.metrics.reports import multilabel_report
+from admlc_tf.metrics.thresholding import binarize
 from admlc_tf.predictors import registry
 from admlc_tf.predictors.spec import PredictorSpec
 
