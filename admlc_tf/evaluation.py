@@ -41,7 +41,7 @@ def evaluate_export(model_path: str | Path, *, data_dir: Optional[str] = None,
       verbose: show a progress bar while extracting features (the table is always printed).
 
     Returns:
-      The report of `admlc_tf.reports.tagging_report`, plus `f1` {label: F1} of the decisions
+      The report of `admlc_tf.metrics.reports.tagging_report`, plus `f1` {label: F1} of the decisions
       at the export's thresholds (`assets/thresholds.json`; 0.5 without it) and `thresholds`
       {label: threshold}.
     """

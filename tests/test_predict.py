@@ -291,3 +291,15 @@ def test_tflite_backends_tag_like_the_saved_model(thresholded_model, tmp_path):
     for backend, bound in (("tflite", 1e-4), ("tflite-int8", 0.01)):
         for got, expected in zip(outputs[backend], outputs["savedmodel"]):
             np.testing.assert_allclose(got, expected, atol=bound)
+
+
+def test_a_broken_link_in_a_folder_is_skipped_with_one_line(tmp_path, capsys):
+    """A dangling symbolic link among a folder's audio files: the other files are found and the
+    link is named on one stderr line. Fails if it is skipped without a word."""
+    from admlc_tf.serving.audio import find_audio
+
+    soundfile.write(tmp_path / "a.wav", np.zeros(1600, np.float32), 16000)
+    (tmp_path / "gone.wav").symlink_to(tmp_path / "moved" / "gone.wav")
+    assert find_audio([tmp_path]) == [tmp_path / "a.wav"]
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"skipped {tmp_path / 'gone.wav'}: a symbolic link")
