@@ -81,6 +81,7 @@ class TestExportPredictor:
         assert sorted(p.name for p in (tmp_path / "tagger").iterdir()) == ["1", "7", "8", "notes"]
         assert next_version(tmp_path / "missing") == 1
 
+    @pytest.mark.slow
     def test_graph_has_only_core_ops_and_no_critic_or_optimizer(self, tmp_path):
         path = export(tiny_predictor(249), tmp_path, features=FeatureConfig())
         ops = sorted(graph_ops(path))

@@ -12,10 +12,8 @@ from __future__ import annotations
 import concurrent.futures
 import csv
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +21,10 @@ import pytest
 import soundfile as sf
 
 from admlc_tf.data.examples import FSD50K_LABELS, LABELS, write_example_set
+from tests.helpers import run_script
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = ["--conv-filters", "4", "--gru-units", "8", "--critic-pretrain-steps", "3",
               "--batch-size", "8", "--epochs", "2", "--quiet"]
 AUDIO = (".wav", ".flac", ".ogg")
@@ -36,12 +34,6 @@ REPORT_KEYS = {"split", "n_clips", "eer", "mean_eer", "auc", "ap", "map", "undef
 WORKERS = 2
 
 
-def run(script, *args, data_home):
-    env = {**os.environ, "ADMLC_DATA_HOME": str(data_home)}
-    # conftest sets level 2 for this process; the scripts' own default (3) is what users get
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    return subprocess.run([sys.executable, script, *map(str, args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
 
 
 class Jobs:
@@ -66,7 +58,7 @@ class Jobs:
                 future.result()
             if before is not None:
                 before()
-            result = run(script, *args, data_home=self.data_home)
+            result = run_script(script, *args, data_home=self.data_home)
             if then is not None and result.returncode == 0:
                 then()
             return result
@@ -357,9 +349,8 @@ def test_example_sets_are_repeatable_and_never_half_written(tmp_path):
         write_example_set(a, layout="desed", n_clips=10)
     assert (a / "labels.csv").is_file() and not (a / "metadata").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
-    main = subprocess.run([sys.executable, "-m", "admlc_tf.data.examples", tmp_path / "c",
-                           "--layout", "desed", "--clips", "10"], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    main = run_script("-m", "admlc_tf.data.examples", tmp_path / "c", "--layout", "desed",
+                      "--clips", "10", timeout=120)
     assert main.returncode == 0, main.stderr
     assert (tmp_path / "c" / "metadata/train/weak.tsv").is_file()
 

@@ -19,8 +19,8 @@ from admlc_tf.serving.export import export_predictor
 from admlc_tf.serving.exported import ExportedPredictor
 from admlc_tf.serving.audio import rest_request_body
 from admlc_tf.predictors.cgrnn import build_cgrnn
+from tests.helpers import run_script
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +33,10 @@ def audio_model(tmp_path_factory):
 
 
 def predict(*args):
-    return subprocess.run([sys.executable, "predict.py", *map(str, args)], cwd=REPO,
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return run_script("predict.py", *args, timeout=300)
 
 
+@pytest.mark.slow
 def test_tags_files_and_folders_of_any_length_and_rate(audio_model, tmp_path):
     rng = np.random.default_rng(0)
     clips = tmp_path / "clips"
@@ -68,6 +67,7 @@ def test_tags_files_and_folders_of_any_length_and_rate(audio_model, tmp_path):
     assert float(rows[1]["c"]) == pytest.approx(expected[0], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_a_missing_path_exits_2(audio_model, tmp_path):
     result = predict("--model", audio_model, tmp_path / "nope.wav")
     assert result.returncode == 2
@@ -90,6 +90,7 @@ class TestRestRequest:
         record = json.loads(clip.with_suffix(".json").read_text())["files"][0]
         return np.array(list(record["probabilities"].values()))
 
+    @pytest.mark.slow
     @pytest.mark.parametrize("form", ["instances", "inputs"])
     def test_body_through_the_loaded_signature(self, audio_model, clip, predicted, form):
         waveform, _ = soundfile.read(clip, dtype="float32")
@@ -102,6 +103,7 @@ class TestRestRequest:
         out = signature(waveform=tf.constant(batch, tf.float32))
         np.testing.assert_allclose(out["probabilities"].numpy()[0], predicted, rtol=1e-5)
 
+    @pytest.mark.slow
     def test_body_through_saved_model_cli(self, audio_model, clip, predicted, tmp_path):
         waveform, _ = soundfile.read(clip, dtype="float32")
         body = rest_request_body([waveform], form="inputs")
@@ -133,6 +135,7 @@ def thresholded_model(tmp_path_factory):
                             tflite=True)
 
 
+@pytest.mark.slow
 def test_timeline_and_events_of_a_long_recording(thresholded_model, tmp_path):
     """A 21 s recording: the timeline has the `segments` signature's 10 rows, the last ending at
     21 s; with thresholds 0 and 1 alternating per label, the events are exactly one event per
@@ -176,6 +179,7 @@ def test_timeline_and_events_of_a_long_recording(thresholded_model, tmp_path):
     assert overridden["files"][0]["labels"] == []
 
 
+@pytest.mark.slow
 def test_one_bad_file_among_many_exits_1_and_the_rest_are_written(audio_model, tmp_path):
     """A folder with two good clips and a file that is not audio: one stderr line names it,
     both good clips are in the CSV and JSON (which lists the failure), exit code 1. Fails if
@@ -196,6 +200,7 @@ def test_one_bad_file_among_many_exits_1_and_the_rest_are_written(audio_model, t
     assert [f["file"] for f in written["errors"]] == [str(tmp_path / "b.wav")]
 
 
+@pytest.mark.slow
 def test_not_an_export_exits_2_before_any_work(tmp_path):
     soundfile.write(tmp_path / "a.wav", np.zeros(16000), 16000)
     result = predict("--model", tmp_path, tmp_path / "a.wav", "--csv", tmp_path / "out.csv")
@@ -204,6 +209,7 @@ def test_not_an_export_exits_2_before_any_work(tmp_path):
     assert not (tmp_path / "out.csv").exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_outputs_complete_or_absent(audio_model, tmp_path, monkeypatch):
     """KeyboardInterrupt while the second file is tagged: exit 130 and no output at all; while
     the JSON is being written (after the CSV): the CSV is complete, the JSON and its temporary
@@ -253,6 +259,7 @@ class TestSegmentsRestRequest:
     """The README's `segments` REST body, decoded as TF Serving does, gives predict.py's
     timeline."""
 
+    @pytest.mark.slow
     def test_segments_body_gives_the_timeline(self, audio_model, tmp_path):
         clip = (0.1 * np.random.default_rng(8).standard_normal(100000)).astype(np.float32)
         soundfile.write(tmp_path / "clip.wav", clip, 16000, subtype="FLOAT")

@@ -2,23 +2,20 @@
 JSON and the table (stand-in sounds, tiny models: the numbers mean nothing)."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+import pytest
+
+from tests.helpers import run_script
 
 
+@pytest.mark.slow
 def test_tiny_study_writes_every_system_the_baseline_and_the_critic_cue(tmp_path):
     """Catches a variant that is not run or mislabelled (augmentation on in the "no
     augmentation" systems), a critic cue computed for plain runs, a missing baseline or scene
     part, and AD - plain intervals that pair the wrong runs."""
     out = tmp_path / "study"
-    result = subprocess.run(
-        [sys.executable, "benchmarks/real_audio_study.py", "--tiny", "--out", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=900,
-        env={**os.environ, "ADMLC_DATA_HOME": str(tmp_path / "home")})
+    result = run_script("benchmarks/real_audio_study.py", "--tiny", "--out", out,
+                        data_home=tmp_path / "home", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     study = json.loads(out.with_suffix(".json").read_text())
     audio = study["audio"]
