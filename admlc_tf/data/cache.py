@@ -25,6 +25,7 @@ import keras
 import numpy as np
 
 from admlc_tf.config import FeatureConfig
+from admlc_tf.data.home import data_home
 from admlc_tf.errors import DataError
 from admlc_tf.features import file_features
 
@@ -32,8 +33,8 @@ CACHE_FORMAT = 2
 
 
 def default_cache_dir() -> Path:
-    home = os.environ.get("ADMLC_DATA_HOME", str(Path.home() / ".cache" / "admlc-tf"))
-    return Path(home).expanduser() / "features"
+    """`<data home>/features` (`admlc_tf.data.home.data_home`)."""
+    return data_home() / "features"
 
 
 def cache_folder(cache_dir) -> Path:

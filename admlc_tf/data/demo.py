@@ -58,14 +58,13 @@ from admlc_tf.data.chime_home import (CROSSVAL_LIST, DEVELOPMENT_LIST, EVALUATIO
                                       NUM_FOLDS, SAMPLE_RATE, chunk_csv_path, chunk_wav_path,
                                       load_development, load_evaluation, write_chunk_csv,
                                       write_list)
+from admlc_tf.data.home import data_home
 from admlc_tf.errors import DataError
 from admlc_tf.files import move_folder_into_place
 
 # Bump whenever the generator's output changes, so cached copies are regenerated.
 DEMO_VERSION = 1
 DEMO_DIRNAME = f"demo-chime-home-v{DEMO_VERSION}"
-DATA_HOME_ENV = "ADMLC_DATA_HOME"
-DEFAULT_DATA_HOME = "~/.cache/admlc-tf"
 
 CHUNK_SAMPLES = 4 * SAMPLE_RATE
 
@@ -189,8 +188,8 @@ class SegmentPlan:
 
 
 def default_data_home() -> Path:
-    """Returns `$ADMLC_DATA_HOME`, or `~/.cache/admlc-tf` when it is unset."""
-    return Path(os.environ.get(DATA_HOME_ENV) or DEFAULT_DATA_HOME).expanduser()
+    """The data home (`admlc_tf.data.home.data_home`), under the name older code imports."""
+    return data_home()
 
 
 def ensure_demo_dataset(cache_dir: str | os.PathLike | None = None) -> Path:
