@@ -22,6 +22,7 @@ from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 from admlc_tf.errors import DataError
 from admlc_tf.files import write_text_atomic
 
+SPLITS_FILE = "splits.csv"  # in a run folder (and, the same text, in an export's assets)
 SPLITS = ("train", "val", "test")
 NUM_FOLDS = 5  # one stratified fold is 1/5 of the clips it is drawn from
 

@@ -61,7 +61,9 @@ def paper_config() -> ExperimentConfig:
 def prepare_data(config: ExperimentConfig, verbose: bool = True,
                  run_dir: Optional[Path] = None) -> AudioData:
     """Reads the data set, its splits (the run folder's splits.csv when resuming) and features."""
-    splits = Path(run_dir) / "splits.csv" if run_dir else None
+    from admlc_tf.data.collection import SPLITS_FILE
+
+    splits = Path(run_dir) / SPLITS_FILE if run_dir else None
     return audio.prepare(config, splits_file=splits, verbose=verbose)
 
 
@@ -206,7 +208,9 @@ class AudioRecipe:
         files = {RUN_FILE: lambda path: write_text_atomic(path, run_file(
             data.label_names, data.feature_mean, data.feature_variance))}
         if data.assignment is not None:
-            files["splits.csv"] = data.write_splits
+            from admlc_tf.data.collection import SPLITS_FILE
+
+            files[SPLITS_FILE] = data.write_splits
         return files
 
     def fit(self, config, data: AudioData, strategy, run_dir, verbose, build_predictor,

@@ -102,7 +102,7 @@ def _assign(config: ExperimentConfig, clips, splits_file: Optional[Path]) -> dic
     if any(clip.split for clip in clips.clips) or config.data.fold != "all":
         assignment = collections.assign_splits(clips, seed=seed, fold=config.data.fold)
     else:
-        from admlc_tf.data.vectors import random_split, train_validation_split
+        from admlc_tf.data.vector_splits import random_split, train_validation_split
 
         n = len(clips.clips)
         train_idx, test_idx = random_split(n, train_count(config, n), seed=seed)
@@ -130,7 +130,7 @@ def prepare(config: ExperimentConfig, run_dir: Optional[Path] = None,
     clips = load_image_collection(data_dir if data.labels_file is None else None,
                                   layout=data.layout, labels_file=data.labels_file,
                                   image_dir=data.audio_dir)
-    assignment = _assign(config, clips, Path(run_dir) / "splits.csv" if run_dir else None)
+    assignment = _assign(config, clips, Path(run_dir) / collections.SPLITS_FILE if run_dir else None)
     vocabulary = collections.choose_vocabulary(clips, assignment,
                                                list(data.labels) if data.labels else None)
     labels = collections.label_matrix(clips.clips, vocabulary)
@@ -191,7 +191,8 @@ class ImageRecipe(VectorRecipe):
         return prepare(config, run_dir, verbose)
 
     def run_files(self, data: ImageData) -> dict:
-        return {"splits.csv": lambda path: collections.write_splits(path, data.assignment)}
+        return {collections.SPLITS_FILE: lambda path: collections.write_splits(path,
+                                                                               data.assignment)}
 
     def export(self, config, data: ImageData, fitted):
         from admlc_tf.backbones import ImageFrontEnd
