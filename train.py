@@ -61,6 +61,13 @@ FLAGS = {
                     "~/.cache/admlc-tf/features)"),
     "--loss": ("loss", "supervised", str, "supervised loss L_P: ce or warp (default ce)"),
     "--lambda": ("loss", "lam", float, "weight of the adversarial term of Eq. (3) (default 0.1)"),
+    "--critic-mode": ("loss", "critic_mode", str,
+                      "what the critic sees and learns: paper (the paper's: soft predictions "
+                      "vs 0/1 truth), bernoulli, threshold (0/1 predictions, straight-through), "
+                      "gumbel (relaxed samples) or value (it scores each pair's quality); "
+                      "docs/results/critic.md says which helps where"),
+    "--critic-temperature": ("loss", "critic_temperature", float,
+                             "temperature of --critic-mode gumbel (default 0.5)"),
     "--critic-every": ("trainer", "critic_every", int,
                        "l: the critic steps every l predictor steps (default 1)"),
     "--critic-batch": ("trainer", "critic_batch", int,

@@ -135,11 +135,22 @@ class LossConfig:
         "l2" (`admlc_tf.losses.SUPERVISED_LOSSES`).
       adversarial: train with the critic (ADMLC); False is the plain supervised baseline.
       lam: the weight lambda of the adversarial term.
+      critic_mode: how the critic sees predictions and what it learns
+        (`admlc_tf.critic_modes.MODES`): "paper" (Deng et al. 2019 exactly: soft predictions
+        -> 0, hard truth -> 1), "bernoulli" / "threshold" (a 0/1 vector in place of y_hat with
+        a straight-through gradient, Dong & Yang 2018), "gumbel" (a binary-concrete relaxed
+        sample) or "value" (the critic regresses a quality of the pair, Gygli et al. 2017).
+      critic_temperature: the "gumbel" relaxation's temperature.
+      critic_quality: the "value" critic's target: "rank" (the example's correctly ordered
+        label pairs) or "f1" (soft F1).
     """
 
     supervised: str = "ce"
     adversarial: bool = True
     lam: float = 0.1
+    critic_mode: str = "paper"
+    critic_temperature: float = 0.5
+    critic_quality: str = "rank"
 
 
 @dataclasses.dataclass

@@ -14,6 +14,7 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
+from admlc_tf import critic_modes
 from admlc_tf.losses import score_cross_entropy
 from admlc_tf.predictors.spec import PredictorSpec
 
@@ -91,13 +92,23 @@ class AdmlcTask:
       flip_prob: pre-training: extra chance of flipping each label entry of a perturbed pair.
       label_sets: `[K, n_labels]` the distinct label vectors of the training split, from which
         pre-training draws "another example's labels" (None: perturbed vectors only).
+      mode: `admlc_tf.critic_modes.MODES`: what the critic sees of y_hat and learns.
+      temperature: the "gumbel" mode's relaxation temperature.
+      quality: the "value" mode's target, `critic_modes.QUALITIES`.
     """
 
     def __init__(self, spec: PredictorSpec, critic: Optional[keras.Model], *,
                  predictor_optimizer: keras.optimizers.Optimizer,
                  critic_optimizer: Optional[keras.optimizers.Optimizer],
                  lam: float, batch_size: int, critic_batch: int, flip_prob: float,
-                 label_sets=None):
+                 label_sets=None, mode: str = "paper", temperature: float = 0.5,
+                 quality: str = "rank"):
+        if critic is not None and mode not in critic_modes.MODES:
+            raise ValueError(f"critic mode {mode!r} is not one of {critic_modes.MODES}")
+        if critic is not None and quality not in critic_modes.QUALITIES:
+            raise ValueError(f"critic quality {quality!r} is not one of "
+                             f"{critic_modes.QUALITIES}")
+        self.mode, self.temperature, self.quality = mode, temperature, quality
         self.spec = spec
         self.critic = critic
         self.predictor_optimizer = predictor_optimizer
@@ -123,17 +134,29 @@ class AdmlcTask:
         """The critic's training-mode logits `[batch]` and the add_loss terms of that pass."""
         return _call(self.critic, lambda: self._critic_logits(x, labels, training=True))
 
-    def predictor_step(self, x: tf.Tensor, y: tf.Tensor):
+    def _view(self, y_hat: tf.Tensor, seed: Optional[tf.Tensor]) -> tf.Tensor:
+        """What the critic sees of `y_hat` in this mode (`critic_modes.critic_view`)."""
+        if seed is None:
+            if self.mode in ("bernoulli", "gumbel"):
+                raise ValueError(f"critic mode {self.mode} samples: pass the step's seed")
+            seed = tf.zeros([2], tf.int32)
+        return critic_modes.critic_view(self.mode, y_hat, seed, global_batch=self.batch_size,
+                                        temperature=self.temperature)
+
+    def predictor_step(self, x: tf.Tensor, y: tf.Tensor, seed: Optional[tf.Tensor] = None):
         """Eq. (3): one predictor update on a batch; runs on each replica.
 
         Args:
           x: `[local_batch, ...]` inputs.
           y: `[local_batch, n_labels]` ground truth.
+          seed: `[2]` int32 stateless seed of this step (run seed, step), for the modes that
+            sample what the critic sees.
 
         Returns:
           A dict of scalars (`loss`, `sup_loss`, `nonfinite_gradients`, and with a critic
-          `adv_loss` and `critic_score_pred`, the mean score s_p), and y_hat `[local_batch, n_labels]`,
-          the predictions before this update, detached, for the critic step.
+          `adv_loss` and `critic_score_pred`, the mean score s_p), and what the critic saw of
+          y_hat `[local_batch, n_labels]` (y_hat itself in the paper's mode), before this update
+          and detached, for the critic step.
         """
         with tf.GradientTape() as tape:
             (outputs, per_example), added = _call(  # [local_batch, ...], [local_batch]
@@ -142,6 +165,9 @@ class AdmlcTask:
             sup_loss = _average(per_example, self.batch_size)
             loss = sup_loss + _regularization(self.spec.trained_model, added)
             if self.adversarial:
+                # Differentiable with respect to y_hat in every mode (straight-through for the
+                # binary ones): the predictor is trained through what the critic saw.
+                y_hat = self._view(y_hat, seed)
                 # The critic is frozen here: training=False, and only predictor variables move.
                 s_pred = self._critic_logits(x, y_hat, training=False)  # [local_batch]
                 adv_loss = _average(score_cross_entropy(s_pred, 1.0), self.batch_size)
@@ -155,18 +181,25 @@ class AdmlcTask:
             logs["critic_score_pred"] = _average(tf.sigmoid(s_pred), self.batch_size)
         return logs, tf.stop_gradient(y_hat)
 
-    def critic_step(self, x: tf.Tensor, y_hat: tf.Tensor, x_gt: tf.Tensor, y_gt: tf.Tensor):
+    def critic_step(self, x: tf.Tensor, y_hat: tf.Tensor, x_gt: tf.Tensor, y_gt: tf.Tensor,
+                    seed: Optional[tf.Tensor] = None, y: Optional[tf.Tensor] = None):
         """Eq. (4): one critic update; runs on each replica.
 
         Args:
           x: `[local_batch, ...]` the predictor step's inputs.
-          y_hat: `[local_batch, n_labels]` the predictor step's predictions (score -> 0).
+          y_hat: `[local_batch, n_labels]` what the critic saw of the predictor step's
+            predictions (score -> 0).
           x_gt: `[local_critic_batch, ...]` an independently sampled batch of M inputs.
           y_gt: `[local_critic_batch, n_labels]` their ground truth (score -> 1).
+          seed: `[2]` int32 seed of this step (the value mode's perturbed and smoothed truths).
+          y: `[local_batch, n_labels]` the truth of `x`, which the value mode scores y_hat
+            against.
 
         Returns:
           Scalars `critic_loss`, `critic_score_pred` and `critic_score_gt` (mean scores).
         """
+        if self.mode == "value":
+            return self._value_critic_step(x, y, y_hat, x_gt, y_gt, seed)
         with tf.GradientTape() as tape:
             # Each pass's own add_loss terms: both count.
             s_pred, added_pred = self._critic_call(x, y_hat)
@@ -181,7 +214,44 @@ class AdmlcTask:
                 "critic_score_pred": _average(tf.sigmoid(s_pred), self.batch_size),
                 "critic_score_gt": _average(tf.sigmoid(s_gt), self.critic_batch)}
 
-    def adversarial_step(self, x: tf.Tensor, y: tf.Tensor, x_gt: tf.Tensor, y_gt: tf.Tensor):
+    def _value_critic_step(self, x, y, y_hat, x_gt, y_gt, seed):
+        """The value critic's update: regress q(v, truth) for ground truth (q = 1), the
+        predictions soft and thresholded, and the truth flipped in one label and smoothed, so
+        that neither hardness nor softness tells the target; runs on each replica."""
+        if y is None or seed is None:
+            raise ValueError("the value critic's step needs the truth y of x and the seed")
+        seed = tf.random.experimental.stateless_fold_in(seed, 1)
+        y_hat = tf.stop_gradient(y_hat)
+        rounded = tf.cast(y_hat >= 0.5, y_hat.dtype)
+        flipped = critic_modes.flipped_truth(y_gt, seed, self.critic_batch)
+        smoothed = critic_modes.smoothed_truth(y_gt, seed, self.critic_batch)
+        q = lambda v, truth: critic_modes.quality(self.quality, v, truth)
+        pairs = [  # (inputs, label vector, target, global count)
+            (x_gt, y_gt, tf.ones_like(y_gt[:, 0]), self.critic_batch),
+            (x, y_hat, q(y_hat, y), self.batch_size),
+            (x, rounded, q(rounded, y), self.batch_size),
+            (x_gt, flipped, q(flipped, y_gt), self.critic_batch),
+            (x_gt, smoothed, q(smoothed, y_gt), self.critic_batch),
+        ]
+        with tf.GradientTape() as tape:
+            scores, added = [], []
+            for inputs, labels, _, _ in pairs:
+                s, terms = self._critic_call(inputs, labels)
+                scores.append(s)
+                added += terms
+            loss = tf.add_n([_average(score_cross_entropy(s, t), n)
+                             for s, (_, _, t, n) in zip(scores, pairs)])
+            loss = loss + _regularization(self.critic, added)
+        variables = self.critic.trainable_variables
+        gradients = _gradients(tape, self.critic_optimizer, loss, variables)
+        nonfinite = _apply(self.critic_optimizer, gradients, variables)
+        return {"critic_loss": loss, "nonfinite_gradients": nonfinite,
+                "critic_score_pred": _average(tf.sigmoid(scores[1]), self.batch_size),
+                "critic_score_gt": _average(tf.sigmoid(scores[0]), self.critic_batch),
+                "critic_target_pred": _average(pairs[1][2], self.batch_size)}
+
+    def adversarial_step(self, x: tf.Tensor, y: tf.Tensor, x_gt: tf.Tensor, y_gt: tf.Tensor,
+                         seed: Optional[tf.Tensor] = None):
         """Algorithm 1's iteration when the critic steps: `predictor_step`, then `critic_step`
         on its y_hat; runs on each replica.
 
@@ -193,8 +263,8 @@ class AdmlcTask:
         Returns:
           The scalars of both updates; `nonfinite_gradients` counts both models' gradients.
         """
-        logs, y_hat = self.predictor_step(x, y)
-        critic_logs = self.critic_step(x, y_hat, x_gt, y_gt)
+        logs, y_hat = self.predictor_step(x, y, seed)
+        critic_logs = self.critic_step(x, y_hat, x_gt, y_gt, seed, y)
         nonfinite = logs["nonfinite_gradients"] + critic_logs["nonfinite_gradients"]
         return {**logs, **critic_logs, "nonfinite_gradients": nonfinite}
 
@@ -247,7 +317,8 @@ class AdmlcTask:
 
         Compatible pairs (x_i, y_i) regress to 1. The two kinds of incompatible pairs of
         `incompatible_labels` regress to 0, with half the weight each so both classes weigh the
-        same.
+        same. The value mode regresses them to their quality against `y` instead, and adds a
+        smoothed truth (`critic_modes.smoothed_truth`) at its quality.
 
         Args:
           x: `[local_batch, ...]` inputs.
@@ -258,14 +329,27 @@ class AdmlcTask:
           Scalars `pretrain_loss`, `critic_score_gt` and `critic_score_incompatible`.
         """
         other, perturbed = self.incompatible_labels(y, seed)
+        # The value critic learns the pairs' quality instead of 0 (a perturbed vector is
+        # mostly right), and a smoothed truth, soft but right, so softness alone means nothing.
+        value = self.mode == "value"
+        t_other = critic_modes.quality(self.quality, other, y) if value else 0.0
+        t_perturbed = critic_modes.quality(self.quality, perturbed, y) if value else 0.0
         with tf.GradientTape() as tape:
-            s_true, added_true = self._critic_call(x, y)
+            s_true, added = self._critic_call(x, y)
             s_other, added_other = self._critic_call(x, other)
             s_perturbed, added_perturbed = self._critic_call(x, perturbed)
+            added = added + added_other + added_perturbed
             loss = (_average(score_cross_entropy(s_true, 1.0), self.critic_batch)
-                    + 0.5 * _average(score_cross_entropy(s_other, 0.0), self.critic_batch)
-                    + 0.5 * _average(score_cross_entropy(s_perturbed, 0.0), self.critic_batch)
-                    + _regularization(self.critic, added_true + added_other + added_perturbed))
+                    + 0.5 * _average(score_cross_entropy(s_other, t_other), self.critic_batch)
+                    + 0.5 * _average(score_cross_entropy(s_perturbed, t_perturbed),
+                                     self.critic_batch))
+            if value:
+                smoothed = critic_modes.smoothed_truth(y, seed, self.critic_batch)
+                s_smooth, added_smooth = self._critic_call(x, smoothed)
+                added = added + added_smooth
+                loss = loss + 0.5 * _average(score_cross_entropy(
+                    s_smooth, critic_modes.quality(self.quality, smoothed, y)), self.critic_batch)
+            loss = loss + _regularization(self.critic, added)
         variables = self.critic.trainable_variables
         gradients = _gradients(tape, self.critic_optimizer, loss, variables)
         nonfinite = _apply(self.critic_optimizer, gradients, variables)

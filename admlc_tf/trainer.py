@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from admlc_tf import critic_modes
 from admlc_tf.config import ExperimentConfig, RuntimeConfig
 from admlc_tf.data.pipeline import ArrayRows, ClipRows, training_stream
 from admlc_tf.errors import AdmlcError
@@ -153,6 +154,15 @@ class Trainer:
         self.strategy = strategy
         train = config.trainer
         check_precision(train.precision)
+        loss = config.loss
+        if loss.adversarial and loss.critic_mode not in critic_modes.MODES:
+            raise AdmlcError(f"--critic-mode {loss.critic_mode} is not known: use one of "
+                             f"{', '.join(critic_modes.MODES)}")
+        if loss.adversarial and loss.critic_quality not in critic_modes.QUALITIES:
+            raise AdmlcError(f"loss.critic_quality {loss.critic_quality} is not known: use one "
+                             f"of {', '.join(critic_modes.QUALITIES)}")
+        if loss.adversarial and loss.critic_mode == "gumbel" and not loss.critic_temperature > 0:
+            raise AdmlcError(f"--critic-temperature {loss.critic_temperature} must be above 0")
         if train.optimizer not in OPTIMIZERS:
             raise AdmlcError(f"trainer.optimizer {train.optimizer} is not known: use one of "
                              f"{', '.join(OPTIMIZERS)}")
@@ -190,7 +200,8 @@ class Trainer:
         self.task = AdmlcTask(spec, critic, predictor_optimizer=predictor_optimizer,
                               critic_optimizer=critic_optimizer, lam=config.loss.lam,
                               batch_size=train.batch_size, critic_batch=train.critic_batch,
-                              flip_prob=train.flip_prob)
+                              flip_prob=train.flip_prob, mode=loss.critic_mode,
+                              temperature=loss.critic_temperature, quality=loss.critic_quality)
         self.run_dir = Path(run_dir) if run_dir else None
         self.restore_dir = restore_dir
         self.manager = None
@@ -200,6 +211,7 @@ class Trainer:
         self._frozen = False
         self._best_weights = None
         self.early_stopping: dict = {}
+        self.critic_summary: dict = {}
         self._build_step_functions()
         self._build_other_functions()
 
@@ -217,17 +229,28 @@ class Trainer:
 
         # Each call is one graph: when the critic steps, both updates run in one graph with no
         # Python between them.
+        # `seed` is the step's stateless seed [run seed, k], for the critic modes that sample.
         @tf.function
-        def predictor_step(x, y):
-            logs, _ = strategy.run(task.predictor_step, args=(x, y))
+        def predictor_step(x, y, seed=None):
+            logs, _ = strategy.run(task.predictor_step, args=(x, y, self._seed(seed)))
             return _sum(strategy, logs)
 
         @tf.function
-        def adversarial_step(x, y, x_gt, y_gt):
-            return _sum(strategy, strategy.run(task.adversarial_step, args=(x, y, x_gt, y_gt)))
+        def adversarial_step(x, y, x_gt, y_gt, seed=None):
+            return _sum(strategy, strategy.run(task.adversarial_step,
+                                               args=(x, y, x_gt, y_gt, self._seed(seed))))
 
         self.predictor_step = predictor_step
         self.adversarial_step = adversarial_step
+
+    def _seed(self, seed: Optional[tf.Tensor]) -> tf.Tensor:
+        if seed is None:  # a direct call (tests, benchmarks): keyed by the step counter
+            return tf.stack([tf.constant(self.config.trainer.seed, tf.int32),
+                             tf.cast(self.step, tf.int32) + 1])
+        return seed
+
+    def _step_seed(self, k: int) -> tf.Tensor:
+        return tf.constant([self.config.trainer.seed, k], dtype=tf.int32)
 
     def _build_other_functions(self):
         """The graphs that do not depend on which predictor variables train."""
@@ -241,8 +264,16 @@ class Trainer:
         def predict_step(x):
             return task.predict_step(x)
 
+        @tf.function(reduce_retracing=True)
+        def hardness_step(x):
+            p = task.predict_step(x)
+            score = lambda labels: task.critic({"features": x, "labels": labels},
+                                               training=False)[:, 0]
+            return p, score(p), score(tf.round(p))
+
         self.critic_pretrain_step = critic_pretrain_step
         self._predict_step = predict_step
+        self._hardness_step = hardness_step
 
     def restore(self) -> bool:
         """Restores the latest checkpoint, if any; True when one was restored."""
@@ -269,6 +300,30 @@ class Trainer:
         Clips are scored as the export's waveform signature scores them (segments, pooled)."""
         return rows.score(lambda x: self._predict_step(tf.constant(x)).numpy(),
                           batch_size or self.config.trainer.batch_size)
+
+    def _score_validation(self, rows) -> tuple[np.ndarray, Optional[float]]:
+        """(probabilities `[n, n_labels]` as `predict` gives them, the critic's hardness AUC on
+        the same inputs or None without a critic), in one pass over `rows`."""
+        if self.critic is None:
+            return self.predict(rows), None
+        soft, hard = [], []
+
+        def predict(x):
+            p, s_soft, s_hard = self._hardness_step(tf.constant(x))
+            soft.append(s_soft.numpy())
+            hard.append(s_hard.numpy())
+            return p.numpy()
+
+        probabilities = rows.score(predict, self.config.trainer.batch_size)
+        return probabilities, critic_modes.hardness_auc(np.concatenate(soft),
+                                                        np.concatenate(hard))
+
+    def critic_hardness_auc(self, rows) -> Optional[float]:
+        """How surely the critic scores the predictor's rounded outputs above the same outputs
+        left soft, on every input `rows` scores (`critic_modes.hardness_auc`): about 0.5 when it
+        judges the labels, near 1 when it tells real from predicted pairs by 0/1-ness. None
+        without a critic."""
+        return self._score_validation(rows)[1]
 
     def fit(self, train_rows: ClipRows, validation_rows: Optional[ClipRows] = None,
             verbose: bool = True,
@@ -334,9 +389,10 @@ class Trainer:
             self._freeze_body((k - 1) // steps_per_epoch < cfg.freeze_epochs)
             x, y = next(stream)
             if self.critic is not None and k % cfg.critic_every == 0:
-                logs = self._checked(self.adversarial_step(x, y, *next(critic_stream)), k)
+                logs = self._checked(self.adversarial_step(x, y, *next(critic_stream),
+                                                           self._step_seed(k)), k)
             else:
-                logs = self._checked(self.predictor_step(x, y), k)
+                logs = self._checked(self.predictor_step(x, y, self._step_seed(k)), k)
             self.step.assign(k)
             for name, value in logs.items():
                 epoch_logs.setdefault(name, []).append(value)
@@ -354,9 +410,12 @@ class Trainer:
                 summary["epoch"] = k // steps_per_epoch
                 epoch_logs = {}
                 if validation_rows is not None:
-                    values = validation_metric(validation_rows.labels,
-                                               self.predict(validation_rows))
+                    probabilities, hardness = self._score_validation(validation_rows)
+                    values = validation_metric(validation_rows.labels, probabilities)
                     summary.update(values)
+                    if hardness is not None:  # a critic that cheats shows here (near 1)
+                        values = {**values, "val_critic_hardness_auc": hardness}
+                        summary["val_critic_hardness_auc"] = hardness
                     if val_writer:
                         with val_writer.as_default(step=k):
                             for name, value in values.items():
@@ -381,7 +440,23 @@ class Trainer:
                 best_epoch=int(self.best_epoch.numpy()), best_value=float(self.best_value.numpy()),
                 epochs_trained=int(self.step.numpy()) // steps_per_epoch,
                 restored="the best epoch's predictor weights")
+        self.critic_summary = self._critic_summary(validation_rows)
         return history
+
+    def _critic_summary(self, validation_rows) -> dict:
+        """What results.json says of the critic: its mode and, with validation data, the hardness
+        AUC of the predictor as it leaves `fit` (the best epoch's, with early stopping)."""
+        if self.critic is None:
+            return {}
+        loss = self.config.loss
+        summary = {"mode": loss.critic_mode, "lambda": loss.lam}
+        if loss.critic_mode == "value":
+            summary["quality"] = loss.critic_quality
+        if loss.critic_mode == "gumbel":
+            summary["temperature"] = loss.critic_temperature
+        if validation_rows is not None:
+            summary["hardness_auc"] = self.critic_hardness_auc(validation_rows)
+        return summary
 
     def _best_path(self) -> Optional[Path]:
         return self.run_dir / "best.weights.h5" if self.run_dir else None

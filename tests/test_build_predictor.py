@@ -1,7 +1,7 @@
 """`run(config, build_predictor=...)`: a user's own Keras predictor trained by Algorithm 1 and
 exported, end to end on a tiny generated set. The predictor is a small Conv1D of this test's
-own, in the spirit of the docs' own-predictor tutorial but not a copy of it (the docs' examples
-are executed by their own test)."""
+own, in the spirit of docs/tutorials/own-predictor.md but not a copy of it (the docs' example
+itself is executed by tests/test_docs.py)."""
 
 from __future__ import annotations
 

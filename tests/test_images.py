@@ -448,7 +448,7 @@ class TestEndToEnd:
             "cmyk.jpg", "shapes_0000.png", "shapes_0003.jpg"]
         assert report["files"][0]["mode"] == "CMYK"
         assert report["thresholds_used"].startswith("per label from assets/thresholds.json")
-        assert rows[0].endswith(",labels")  # the thresholds are said once, in the JSON, not per row
+        assert rows[0].endswith(",labels")  # the thresholds: said once, in the JSON
 
     def test_a_bad_listed_image_stops_training_before_anything_is_written(self, shapes,
                                                                         tmp_path):

@@ -75,7 +75,8 @@ def test_a_missing_path_exits_2(audio_model, tmp_path):
 
 
 class TestRestRequest:
-    """The README's REST bodies, decoded as TF Serving does, give predict.py's numbers."""
+    """The REST bodies of docs/tutorials/serving.md, decoded as TF Serving does, give
+    predict.py's numbers."""
 
     @pytest.fixture(scope="class")
     def clip(self, tmp_path_factory):
@@ -256,8 +257,8 @@ def test_ctrl_c_leaves_outputs_complete_or_absent(audio_model, tmp_path, monkeyp
 
 
 class TestSegmentsRestRequest:
-    """The README's `segments` REST body, decoded as TF Serving does, gives predict.py's
-    timeline."""
+    """The `segments` REST body of docs/tutorials/serving.md, decoded as TF Serving does, gives
+    predict.py's timeline."""
 
     @pytest.mark.slow
     def test_segments_body_gives_the_timeline(self, audio_model, tmp_path):

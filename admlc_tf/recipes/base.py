@@ -167,6 +167,8 @@ def _fit_report_export(config, recipe, data, strategy, run_dir: Path, verbose: b
         results["export"] = str(export)
     if fitted.trainer is not None:
         results["replicas"] = fitted.trainer.strategy.num_replicas_in_sync
+        if fitted.trainer.critic_summary:
+            results["critic"] = fitted.trainer.critic_summary
     write_json_atomic(run_dir / "results.json", results)
     if announce and export is not None:
         print(f"Exported the predictor to {export}")
