@@ -48,9 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="one threshold for every label (default: the export's per-label "
                         "thresholds, chosen on validation data by the training run; 0.5 where "
                         "it has none)")
-    parser.add_argument("--csv", help="write one row per file to this CSV file: file, seconds, "
-                        "a column per label, the labels at or above their threshold joined "
-                        "with ';', and which thresholds were used")
+    parser.add_argument("--csv", help="write one row per file to this CSV file: file, seconds "
+                        "(images: width, height), a column per label and the labels at or "
+                        "above their threshold joined with ';' (which thresholds were used is "
+                        "said on stderr and in --json)")
     parser.add_argument("--json", help="write one record per file, the thresholds used and the "
                         "files that failed to this JSON file")
     parser.add_argument("--timeline", help="write one row per segment to this CSV file: "
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from admlc_tf.inference import tag_files
+    from admlc_tf.serving.tagging import tag_files
 
     records = []
 

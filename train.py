@@ -11,13 +11,14 @@
     python train.py --task images --data-dir CUB_200_2011_archive --model c2ae  # VGG-16 fc2
 
 Each flag sets one field of `admlc_tf.config.ExperimentConfig`; flags not given keep the
-defaults (the demo defaults without --data-dir, the paper's with it) or the --config file's.
+--config file's values or the task's defaults (`admlc_tf.recipes.default_config`): the demo's
+without --data-dir; with it, settings measured for CPU training on a few hundred real clips
+(`data_dir_config`); the paper's with --paper.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import sys
 
@@ -217,8 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
-    from admlc_tf.recipes.audio import data_dir_config, demo_config, paper_config
-    from admlc_tf.recipes.images import demo_config as image_demo_config
+    """The --config file or the task's defaults (`admlc_tf.recipes.default_config`), with each
+    flag given set on its field (`admlc_tf.recipes.configure`)."""
+    from admlc_tf import recipes
 
     given = vars(args)
     if args.config:
@@ -227,51 +229,34 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         except (OSError, ValueError, TypeError) as e:  # JSONDecodeError is a ValueError
             raise AdmlcError(f"--config {args.config} cannot be used ({e}): fix the file or "
                              "start from a run's config.json") from None
-    elif args.paper:
-        config = paper_config()
-    elif given.get("task") == "features":
-        config = ExperimentConfig()
-    elif given.get("task") == "images":
-        with_data = "data_dir" in given or "labels_file" in given
-        config = ExperimentConfig() if with_data else image_demo_config()
-    elif "data_dir" in given or "labels_file" in given:
-        config = data_dir_config()
     else:
-        config = demo_config()
+        config = recipes.default_config(
+            given.get("task", "audio"), paper=args.paper,
+            with_data="data_dir" in given or "labels_file" in given)
+    fields = {}
     for flag, (section, field, kind, _) in FLAGS.items():
         key = flag[2:].replace("-", "_")
         if key in given:
-            target = getattr(config, section) if section else config
             value = given[key]
             try:
                 value = _parse_value(kind, value) if kind in LIST_KINDS else value
             except ValueError as e:
                 raise AdmlcError(f"{flag} {value}: {e}: fix the flag's value") from None
-            setattr(target, field, value)
+            fields[f"{section}.{field}" if section else field] = value
     if "adversarial" in given:
-        config.loss.adversarial = given["adversarial"]
+        fields["loss.adversarial"] = given["adversarial"]
     if "tflite" in given:
-        config.serving.tflite = True
-    if "critic_batch" not in given and "batch_size" in given and not args.config:
-        config.trainer.critic_batch = config.trainer.batch_size
-    if (config.task in ("features", "images") or "model" in given) and "name" not in given \
-            and not args.config:
-        config.name = config.model_name
-        if config.task == "images":  # its export is not the features task's
-            config.name = f"images-{config.model_name}"
-    if "out" not in given and not args.config:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        config.out_dir = os.path.join("runs", f"{config.name}-{stamp}")
-    return config
+        fields["serving.tflite"] = True
+    return recipes.configure(config, fields, follow=not args.config)
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from admlc_tf import lifecycle
+    from admlc_tf import lifecycle, recipes
 
     def main_job():
         config = config_from_args(args)
-        recipe = lifecycle.recipe_for(config, protocol=args.protocol)
+        recipe = recipes.recipe_for(config, protocol=args.protocol)
         return lifecycle.run(config, recipe=recipe, verbose=not args.quiet, force=args.force,
                              plots_dir=args.plots)
 

@@ -190,7 +190,7 @@ def decode_images(image_bytes, size: int):
 class ImageFrontEnd:
     """The export's image input: `[batch]` encoded images -> backbone features, in the graph.
 
-    What `admlc_tf.export.export_predictor(front_end=...)` needs: the input's name and spec,
+    What `admlc_tf.serving.export.export_predictor(front_end=...)` needs: the input's name and spec,
     the call, the Keras model to track, and the facts for `assets/export_config.json`.
     """
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from admlc_tf import thresholds
 from admlc_tf.config import ExperimentConfig
 from admlc_tf.data import audio
 from admlc_tf.errors import AdmlcError
-from admlc_tf.export import ExportedPredictor
+from admlc_tf.serving.exported import ExportedPredictor
 from admlc_tf.files import write_json_atomic
-from admlc_tf.metrics import per_label_f1
-from admlc_tf.reports import format_tagging_table, tagging_report
+from admlc_tf.metrics.multilabel import per_label_f1
+from admlc_tf.metrics.reports import format_tagging_table, tagging_report
 
 
 def evaluate_export(model_path: str | Path, *, data_dir: Optional[str] = None,
@@ -42,7 +41,7 @@ def evaluate_export(model_path: str | Path, *, data_dir: Optional[str] = None,
       verbose: show a progress bar while extracting features (the table is always printed).
 
     Returns:
-      The report of `admlc_tf.reports.tagging_report`, plus `f1` {label: F1} of the decisions
+      The report of `admlc_tf.metrics.reports.tagging_report`, plus `f1` {label: F1} of the decisions
       at the export's thresholds (`assets/thresholds.json`; 0.5 without it) and `thresholds`
       {label: threshold}.
     """
@@ -51,7 +50,7 @@ def evaluate_export(model_path: str | Path, *, data_dir: Optional[str] = None,
         raise AdmlcError(f"{model_path} takes feature vectors, not audio: evaluate.py scores "
                          "audio models")
     config = ExperimentConfig.from_dict(model.metadata["config"])
-    splits_file = Path(model_path) / "assets" / "splits.csv"
+    splits_file = model.splits_file
     if data_dir is not None or labels_file is not None:
         same = data_dir is not None and config.data.data_dir is not None and (
             Path(data_dir).resolve() == Path(config.data.data_dir).resolve())
@@ -71,7 +70,7 @@ def evaluate_export(model_path: str | Path, *, data_dir: Optional[str] = None,
     scores = rows.score(lambda x: model(x)["probabilities"].numpy(), batch_size)
     report = tagging_report(rows.labels, scores, model.label_names, split=split,
                             n_chunks=data.layout == "chime-home")
-    cuts, used = thresholds.load(model_path, model.label_names)
+    cuts, used = model.thresholds()
     f1 = per_label_f1(rows.labels, (scores >= cuts[None]).astype(int))
     report["f1"] = {n: float(v) for n, v in zip(model.label_names, f1)}
     report["thresholds"] = {n: float(t) for n, t in zip(model.label_names, cuts)}

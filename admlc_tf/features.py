@@ -66,7 +66,7 @@ def read_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"audio file {path} is missing: restore it or remove it from the list")
-    _check_wav_not_truncated(path)
+    check_wav_not_truncated(path)
     try:
         audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError) as e:
@@ -100,7 +100,7 @@ def load_waveform(path: str | Path, *, config: FeatureConfig) -> np.ndarray:
     return np.pad(waveform, (0, max(0, config.num_samples - waveform.shape[0])))
 
 
-def _check_wav_not_truncated(path: Path) -> None:
+def check_wav_not_truncated(path: Path) -> None:
     """Rejects a RIFF/WAVE file whose data chunk runs past the end of the file.
 
     libsndfile reads such a file without complaint (it returns the samples that are there), so a

@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Sequence
@@ -31,12 +32,17 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 
 def find_files(paths: Sequence[str | Path], suffixes: Sequence[str], kind: str) -> list[Path]:
     """The files named, and those under named folders with one of `suffixes` (sorted), in
-    argument order; `kind` ("audio", "image") names them in the one-line errors."""
+    argument order; `kind` ("audio", "image") names them in the one-line errors. A broken
+    symbolic link under a folder is skipped with one stderr line naming it."""
     found = []
     for path in map(Path, paths):
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*")
-                            if p.suffix.lower() in suffixes and p.is_file())
+            listed = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes)
+            for p in listed:
+                if p.is_symlink() and not p.exists():  # said, or a folder looks half-tagged
+                    print(f"skipped {p}: a symbolic link to {os.readlink(p)}, which does not "
+                          "exist (restore its target or remove the link)", file=sys.stderr)
+            found += [p for p in listed if p.is_file()]
         elif path.is_file():
             found.append(path)
         else:

@@ -51,22 +51,17 @@ def run_file(label_names, feature_mean, feature_variance) -> str:
 
 def load_source(path: str | Path) -> Source:
     """Reads an export version (`saved_models/<name>/<version>`) or a run folder."""
-    from admlc_tf.export import PREDICTOR_FILE
+    from admlc_tf.serving.exported import ExportedPredictor
 
     path = Path(path).expanduser()
     if (path / "saved_model.pb").is_file():
-        assets = path / "assets"
-        if not (assets / PREDICTOR_FILE).is_file():
-            raise AdmlcError(f"trainer.init_from {path} has no assets/{PREDICTOR_FILE} (exported "
-                             "by an older version): pass its run folder instead")
-        # The custom layers register themselves with Keras when their modules are imported.
-        from admlc_tf.predictors import cgrnn, crnn_attention  # noqa: F401
-
-        model = keras.models.load_model(assets / PREDICTOR_FILE, compile=False)
-        metadata = json.loads((assets / "export_config.json").read_text())
-        standardize = _standardization(model)
-        labels = (assets / "labels.txt").read_text(encoding="utf-8").splitlines()
-        return Source(model, labels, *standardize, metadata.get("features"))
+        export = ExportedPredictor(path)
+        model = export.keras_model()
+        if model is None:
+            raise AdmlcError(f"trainer.init_from {path} has no {export.ASSETS}/{export.KERAS} "
+                             "(exported by an older version): pass its run folder instead")
+        return Source(model, export.label_names, *_standardization(model),
+                      export.metadata.get("features"))
     if (path / "config.json").is_file() and (path / RUN_FILE).is_file():
         return _from_run_folder(path)
     raise AdmlcError(f"trainer.init_from {path} is neither an export version (with "

@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import roc_curve
 
 from admlc_tf.errors import AdmlcError
-from admlc_tf.metrics import equal_error_rate
+from admlc_tf.metrics.eer import equal_error_rate
 
 # Panels of `plot_training_curves`: (title, y label, [(history key, legend label)]).
 _TRAINING_PANELS = (
@@ -155,7 +155,7 @@ def plot_eer_bars(results_by_system: Mapping[str, Mapping[str, Optional[float]]]
         systems have.
       path: where to write the figure as PNG (parent folders are created), or None.
       show_mean: add an `ave` group, each system's mean over its defined EERs (the `mean_eer` of
-        `admlc_tf.metrics.eer_report`).
+        `admlc_tf.metrics.reports.tagging_report`).
       title: the axes title.
 
     Returns:

@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     from admlc_tf.files import write_json_atomic
     from admlc_tf.inference import segment_predictor
     from admlc_tf.metrics import eer_report
-    from admlc_tf.streaming import tag_stream
+    from admlc_tf.serving.streaming import tag_stream
 
     model = ExportedPredictor(args.model)
     config = ExperimentConfig.from_dict(model.metadata["config"])

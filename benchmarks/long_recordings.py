@@ -107,7 +107,7 @@ def long_child(spec: dict) -> dict:
     from admlc_tf.export import ExportedPredictor
     from admlc_tf.features import read_audio
     from admlc_tf.inference import segment_predictor
-    from admlc_tf.streaming import tag_stream
+    from admlc_tf.serving.streaming import tag_stream
 
     model = ExportedPredictor(spec["model"])
     serving = model.metadata["serving"]

@@ -407,9 +407,9 @@ def bench_fit(size: str, steps: int, repeats: int, workdir: Path) -> dict:
     stamps: list[float] = []
     traced_step = trainer.predictor_step
 
-    def stamped_step(x, y):
+    def stamped_step(*args):  # (x, y, the step's seed)
         stamps.append(time.perf_counter())
-        return traced_step(x, y)
+        return traced_step(*args)
 
     trainer.predictor_step = stamped_step  # Trainer.fit calls self.predictor_step
 

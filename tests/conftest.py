@@ -20,3 +20,11 @@ tf.config.set_logical_device_configuration(
 def _isolated_data_home(tmp_path_factory, monkeypatch):
     """Keeps generated data and feature caches out of the user's ~/.cache."""
     monkeypatch.setenv("ADMLC_DATA_HOME", str(tmp_path_factory.getbasetemp() / "data-home"))
+
+
+def pytest_collection_modifyitems(items):
+    """A soak test is slow too: `-m "not slow"` replaces pytest.ini's `-m "not soak"`, and the
+    quick loop must not start the long runs."""
+    for item in items:
+        if item.get_closest_marker("soak") is not None:
+            item.add_marker(pytest.mark.slow)

@@ -1,16 +1,35 @@
-"""Small builders shared by the tests: tiny configs and synthetic feature caches."""
+"""What the tests share: the repository root and the one runner of its scripts, tiny configs,
+and synthetic feature caches."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Optional
 
-import h5py
 import numpy as np
 
 from admlc_tf.config import (CriticConfig, ExperimentConfig, PredictorConfig, TrainerConfig)
+from admlc_tf.data.cache import write_features
 from admlc_tf.data.pipeline import ClipRows
 
 FRAMES, BANDS, LABELS = 40, 8, 7
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_script(script, *args, data_home=None, env: Optional[dict] = None,
+               timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python <script> <args>` from the repository root, as a user runs it: output captured as
+    text, TensorFlow's log level the script's own (conftest's is for this process) unless `env`
+    sets one, and `ADMLC_DATA_HOME` at `data_home` when given. `script` may be "-m" or "-c"."""
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    if data_home is not None:
+        environment["ADMLC_DATA_HOME"] = str(data_home)
+    environment.update(env or {})
+    return subprocess.run([sys.executable, str(script), *map(str, args)], cwd=REPO,
+                          env=environment, capture_output=True, text=True, timeout=timeout)
 
 
 def tiny_config(**trainer) -> ExperimentConfig:
@@ -41,20 +60,15 @@ def learnable_arrays(n: int, seed: int = 0):
 
 
 def write_cache(path: Path, features) -> Path:
-    """Writes clips' features in the layout of `build_feature_cache`.
+    """Writes clips' features as `build_feature_cache` does, with the library's own writer
+    (`admlc_tf.data.cache.write_features`), one HDF5 chunk per shortest clip.
 
     Args:
       features: `[n, frames, bands]`, or a list of `[frames_i, bands]` clips of any lengths.
     """
-    clips = list(features)
-    offsets = np.cumsum([0] + [len(c) for c in clips])
-    with h5py.File(path, "w") as f:
-        f.create_dataset("features", data=np.concatenate(clips).astype(np.float32),
-                         chunks=(min(len(c) for c in clips), clips[0].shape[1]))
-        f.create_dataset("offsets", data=offsets.astype(np.int64))
-        f.create_dataset("names", data=np.array([f"chunk{i}" for i in range(len(clips))],
-                                                dtype=object), dtype=h5py.string_dtype())
-    return path
+    clips = [np.asarray(c, np.float32) for c in features]
+    return write_features(path, [f"chunk{i}" for i in range(len(clips))], clips,
+                          chunk_frames=min(len(c) for c in clips))
 
 
 def learnable_rows(tmp_path: Path, n: int = 64, seed: int = 0) -> ClipRows:

@@ -7,10 +7,7 @@ a few cases also run `train.py` in a subprocess (each pays ~4 s of TensorFlow im
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Callable
 
@@ -26,8 +23,8 @@ from admlc_tf.recipes.audio import prepare_data
 from admlc_tf.features import load_waveform
 from tests.chime_layout import (SMALL_DEVELOPMENT, SMALL_EVALUATION, chunk_audio, small_layout,
                                 write_wav)
+from tests.helpers import run_script
 
-REPO = Path(__file__).resolve().parents[1]
 DEV_CHUNK, _, DEV_FOLD = SMALL_DEVELOPMENT[1]  # CR_kitchen_200111_0932.s1_chunk0, file fold 1
 EVAL_CHUNK = SMALL_EVALUATION[2][0]   # CR_playroom_200121_1630.s3_chunk0
 GHOST_CHUNK = "CR_lounge_200110_1601.s9_chunk0"  # listed, but no files
@@ -315,12 +312,9 @@ def test_train_py_exits_2_with_one_error_line(tmp_path, mutate):
     case = next(c for c in CASES if c.mutate is mutate)
     data_dir, named = mutate(small_layout(tmp_path / "data"))
     out, export, cache = tmp_path / "run", tmp_path / "saved_models", tmp_path / "cache"
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    env["ADMLC_DATA_HOME"] = str(tmp_path / "data-home")
-    proc = subprocess.run(
-        [sys.executable, "train.py", "--data-dir", str(data_dir), "--out", str(out),
-         "--export-dir", str(export), "--cache-dir", str(cache), "--epochs", "1", "--quiet"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    proc = run_script("train.py", "--data-dir", data_dir, "--out", out, "--export-dir", export,
+                      "--cache-dir", cache, "--epochs", "1", "--quiet",
+                      data_home=tmp_path / "data-home", timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]

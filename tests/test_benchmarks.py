@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from benchmarks.levers import PIPELINE_VARIANTS, STEP_VARIANTS
+from tests.helpers import run_script
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _numbers(value):
@@ -32,9 +28,8 @@ def _numbers(value):
 @pytest.mark.slow
 def test_tiny_benchmark_runs_and_writes_well_formed_json(tmp_path):
     out = tmp_path / "results.json"
-    proc = subprocess.run([sys.executable, "benchmarks/run.py", "--tiny", "--json", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    proc = run_script("benchmarks/run.py", "--tiny", "--json", out,
+                      env={"TF_CPP_MIN_LOG_LEVEL": "2"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
 
@@ -89,8 +84,8 @@ def test_tiny_benchmark_runs_and_writes_well_formed_json(tmp_path):
     assert machine["cpu_model"] in report["table"] and "TensorFlow" in report["table"]
 
 
+@pytest.mark.slow
 def test_unknown_section_is_refused():
-    proc = subprocess.run([sys.executable, "benchmarks/run.py", "--only", "step,nope"],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    proc = run_script("benchmarks/run.py", "--only", "step,nope", timeout=120)
     assert proc.returncode == 2
     assert "unknown section(s) nope" in proc.stderr

@@ -5,6 +5,7 @@ import functools
 import io
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -209,3 +210,22 @@ def test_labels_are_learnable_from_the_audio(default_set):
           f"mean {np.mean(list(aucs.values())):.3f}")
     assert np.mean(list(aucs.values())) > 0.75, report
     assert min(aucs.values()) > 0.6, report
+
+
+def test_one_data_home_for_generated_sets_and_feature_caches(monkeypatch, tmp_path):
+    """`ADMLC_DATA_HOME` set, unset, or set but empty: the demo set and the feature cache
+    live under the same home. Fails if an empty value puts the caches in ./features."""
+    from admlc_tf.data.cache import default_cache_dir
+    from admlc_tf.data.demo import default_data_home
+    from admlc_tf.data.home import data_home
+
+    monkeypatch.setenv("ADMLC_DATA_HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "home" / "features" == data_home() / "features"
+    for value in ("", None):
+        if value is None:
+            monkeypatch.delenv("ADMLC_DATA_HOME")
+        else:
+            monkeypatch.setenv("ADMLC_DATA_HOME", value)
+        home = Path("~/.cache/admlc-tf").expanduser()
+        assert default_data_home() == data_home() == home
+        assert default_cache_dir() == home / "features"

@@ -13,7 +13,8 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from admlc_tf.config import FeatureConfig, PredictorConfig
 from admlc_tf.errors import AdmlcError
-from admlc_tf.export import ExportedPredictor, export_predictor, next_version
+from admlc_tf.serving.export import export_predictor, next_version
+from admlc_tf.serving.exported import ExportedPredictor
 from admlc_tf.features import log_mel_spectrogram
 from admlc_tf.predictors.cgrnn import build_cgrnn
 
@@ -80,6 +81,7 @@ class TestExportPredictor:
         assert sorted(p.name for p in (tmp_path / "tagger").iterdir()) == ["1", "7", "8", "notes"]
         assert next_version(tmp_path / "missing") == 1
 
+    @pytest.mark.slow
     def test_graph_has_only_core_ops_and_no_critic_or_optimizer(self, tmp_path):
         path = export(tiny_predictor(249), tmp_path, features=FeatureConfig())
         ops = sorted(graph_ops(path))

@@ -15,7 +15,7 @@ import pytest
 from admlc_tf.config import DataConfig, PredictorConfig
 from admlc_tf.data.examples import write_example_set
 from admlc_tf.errors import AdmlcError
-from admlc_tf.export import PREDICTOR_FILE
+from admlc_tf.serving.exported import ExportedPredictor
 from admlc_tf.recipes.audio import demo_config, run
 
 HEAD = "window_logits"
@@ -33,7 +33,7 @@ def tiny(data_dir, out, export, **trainer):
 
 
 def weights(export) -> dict:
-    model = keras.models.load_model(f"{export}/assets/{PREDICTOR_FILE}", compile=False)
+    model = keras.models.load_model(f"{export}/assets/{ExportedPredictor.KERAS}", compile=False)
     return {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
 
 

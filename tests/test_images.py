@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
 import sys
 import urllib.error
 from pathlib import Path
@@ -18,8 +17,8 @@ from PIL import Image
 
 from admlc_tf.data.images import load_image_collection, read_cub, read_image
 from admlc_tf.errors import AdmlcError, DataError
+from tests.helpers import REPO, run_script
 
-REPO = Path(__file__).resolve().parents[1]
 SIZE = 32  # the smallest input keras.applications takes: cheap random backbones
 
 
@@ -354,7 +353,7 @@ def test_every_export_records_its_input(tmp_path):
     import keras
 
     from admlc_tf.config import FeatureConfig
-    from admlc_tf.export import export_predictor
+    from admlc_tf.serving.export import export_predictor
 
     inputs = keras.Input((5,))
     vector = keras.Model(inputs, keras.layers.Dense(2)(inputs))
@@ -373,11 +372,6 @@ def test_every_export_records_its_input(tmp_path):
 
 # --- train.py and predict.py end to end ---------------------------------------------------
 
-def _run(script, *args, data_home):
-    env = {**os.environ, "ADMLC_DATA_HOME": str(data_home)}
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    return subprocess.run([sys.executable, script, *map(str, args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
 
 
 TINY = ["--backbone", "efficientnetv2-b0", "--backbone-weights", "random", "--image-size",
@@ -395,7 +389,7 @@ def shapes(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(shapes, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("img-run")
-    result = _run("train.py", "--task", "images", "--data-dir", shapes, "--model", "warp",
+    result = run_script("train.py", "--task", "images", "--data-dir", shapes, "--model", "warp",
                   "--threshold", "per_label", "--out", tmp / "run", "--export-dir",
                   tmp / "export", *TINY, data_home=tmp / "home")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -410,7 +404,7 @@ class TestEndToEnd:
         import tensorflow as tf
 
         from admlc_tf.backbones import Extractor, resize_image
-        from admlc_tf.export import ExportedPredictor
+        from admlc_tf.serving.exported import ExportedPredictor
 
         tmp, shapes = trained
         given = dict(line.split(",")[0::2] for line in
@@ -441,7 +435,7 @@ class TestEndToEnd:
             (folder / name).write_bytes((shapes / "images" / name).read_bytes())
         Image.fromarray(_smooth()).convert("CMYK").save(folder / "cmyk.jpg")
         (folder / "fake.jpg").write_text("not an image")
-        result = _run("predict.py", "--model", tmp / "export" / "images-warp" / "1", folder,
+        result = run_script("predict.py", "--model", tmp / "export" / "images-warp" / "1", folder,
                       "--csv", tmp_path / "tags.csv", "--json", tmp_path / "tags.json",
                       "--quiet", data_home=tmp / "home")
         assert result.returncode == 1, result.stderr[-2000:]
@@ -454,7 +448,7 @@ class TestEndToEnd:
             "cmyk.jpg", "shapes_0000.png", "shapes_0003.jpg"]
         assert report["files"][0]["mode"] == "CMYK"
         assert report["thresholds_used"].startswith("per label from assets/thresholds.json")
-        assert rows[0].endswith(",thresholds")  # which thresholds, in every output
+        assert rows[0].endswith(",labels")  # the thresholds: said once, in the JSON
 
     def test_a_bad_listed_image_stops_training_before_anything_is_written(self, shapes,
                                                                         tmp_path):
@@ -468,7 +462,7 @@ class TestEndToEnd:
             (broken / name).write_bytes((shapes / name).read_bytes())
         first = lines[3].split(",")[0]
         (broken / first).write_bytes((shapes / first).read_bytes()[:200])
-        result = _run("train.py", "--task", "images", "--data-dir", broken, "--out",
+        result = run_script("train.py", "--task", "images", "--data-dir", broken, "--out",
                       tmp_path / "run", *TINY, data_home=tmp_path / "home")
         assert result.returncode == 2
         assert result.stderr.strip().count("\n") == 0 and first in result.stderr

@@ -371,6 +371,16 @@ def test_labels_csv_bad_input(tmp_path, text, pattern):
     assert_one_line_error(lambda: read_labels_csv(path), path, pattern)
 
 
+def test_labels_csv_bare_names_in_a_subfolder_hint_at_the_audio_dir(tmp_path):
+    # Catches a labels.csv of bare names beside an audio/ folder getting "does not exist" with
+    # no word of data.audio_dir (train.py's --audio-dir).
+    write_wav(tmp_path / "data" / "audio" / "a.wav")
+    path = write_text(tmp_path / "data" / "labels.csv", "file,labels\na.wav,Speech\n")
+    message = assert_one_line_error(lambda: read_labels_csv(path), path, "a.wav does not exist")
+    assert f"pass data.audio_dir {tmp_path / 'data' / 'audio'}" in message
+    assert read_labels_csv(path, tmp_path / "data" / "audio").clips[0].name == "a.wav"
+
+
 @pytest.mark.parametrize("text, pattern", [
     ("filename\tlabels\nY0a1.wav\tSpeech\n", "lacks column.*event_labels"),
     ("filename\tevent_labels\nY0a1.wav\t\n", r":2: file audio/train/weak/Y0a1.wav has no labels"),

@@ -8,23 +8,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import run_script
+
 
 
 @pytest.mark.slow
 def test_tiny_long_recordings_benchmark_writes_every_measurement(tmp_path):
     out, markdown = tmp_path / "long.json", tmp_path / "long.md"
-    proc = subprocess.run([sys.executable, "benchmarks/long_recordings.py", "--tiny", "--json",
-                           str(out), "--markdown", str(markdown)], cwd=REPO,
-                          capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    proc = run_script("benchmarks/long_recordings.py", "--tiny", "--json", out, "--markdown",
+                      markdown, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["tiny"] is True and report["machine"]["tensorflow"].startswith("2.")

@@ -118,10 +118,19 @@ class TestWarp:
             with tf.GradientTape() as tape:
                 tape.watch(logits)
                 loss = losses.warp(labels, logits)
-            pairwise = float(r)
+            with tf.GradientTape() as pairwise_tape:
+                pairwise_tape.watch(logits)
+                pairwise = losses.pairwise_ranking(labels, logits)
+            _assert_close(pairwise, [float(r)], atol=1e-5)  # r hinges of 1, weight 1
             _assert_close(loss, [_harmonic(r)], atol=1e-5)
             _assert_close(loss / pairwise, [_harmonic(r) / r], atol=1e-6)
-            _assert_close(tape.gradient(loss, logits)[0, 0], -_harmonic(r), atol=1e-5)
+            pull = tape.gradient(loss, logits)[0, 0]
+            _assert_close(pull, -_harmonic(r), atol=1e-5)
+            # the positive's pull: WARP's is the pairwise one scaled by L(r) / r
+            _assert_close(pull, pairwise_tape.gradient(pairwise, logits)[0, 0] * _harmonic(r) / r,
+                          atol=1e-5)
+            if r > 1:
+                assert float(loss[0]) < float(pairwise[0])
         assert _harmonic(6) / 6 < 1.0
 
     def test_margin_argument(self):

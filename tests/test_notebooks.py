@@ -15,7 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO
+
 NOTEBOOKS = REPO / "notebooks"
 NOTEBOOK_NAMES = ["01_quickstart.ipynb", "02_dcase2016_table1.ipynb",
                   "03_image_tagging_table2.ipynb", "04_your_own_predictor.ipynb",

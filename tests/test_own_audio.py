@@ -12,10 +12,8 @@ from __future__ import annotations
 import concurrent.futures
 import csv
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +21,10 @@ import pytest
 import soundfile as sf
 
 from admlc_tf.data.examples import FSD50K_LABELS, LABELS, write_example_set
+from tests.helpers import run_script
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = ["--conv-filters", "4", "--gru-units", "8", "--critic-pretrain-steps", "3",
               "--batch-size", "8", "--epochs", "2", "--quiet"]
 AUDIO = (".wav", ".flac", ".ogg")
@@ -36,12 +34,6 @@ REPORT_KEYS = {"split", "n_clips", "eer", "mean_eer", "auc", "ap", "map", "undef
 WORKERS = 2
 
 
-def run(script, *args, data_home):
-    env = {**os.environ, "ADMLC_DATA_HOME": str(data_home)}
-    # conftest sets level 2 for this process; the scripts' own default (3) is what users get
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    return subprocess.run([sys.executable, script, *map(str, args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
 
 
 class Jobs:
@@ -66,7 +58,7 @@ class Jobs:
                 future.result()
             if before is not None:
                 before()
-            result = run(script, *args, data_home=self.data_home)
+            result = run_script(script, *args, data_home=self.data_home)
             if then is not None and result.returncode == 0:
                 then()
             return result
@@ -266,7 +258,8 @@ def jobs(sets, tmp_path_factory):
                     base / f"{layout}-eval.json", "--quiet", after=[f"{layout}/train"])
         # every export tags the csv set's folder: WAV, FLAC, OGG, stereo, short and long files
         jobs.submit(f"{layout}/predict", "predict.py", "--model", export, sets["csv"], "--csv",
-                    base / f"{layout}-tags.csv", "--quiet", after=[f"{layout}/train"])
+                    base / f"{layout}-tags.csv", "--json", base / f"{layout}-tags.json",
+                    "--quiet", after=[f"{layout}/train"])
 
     def move_a_test_clip_to_train():
         header, splits = read_splits(crnn / "splits.csv")
@@ -356,9 +349,8 @@ def test_example_sets_are_repeatable_and_never_half_written(tmp_path):
         write_example_set(a, layout="desed", n_clips=10)
     assert (a / "labels.csv").is_file() and not (a / "metadata").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
-    main = subprocess.run([sys.executable, "-m", "admlc_tf.data.examples", tmp_path / "c",
-                           "--layout", "desed", "--clips", "10"], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    main = run_script("-m", "admlc_tf.data.examples", tmp_path / "c", "--layout", "desed",
+                      "--clips", "10", timeout=120)
     assert main.returncode == 0, main.stderr
     assert (tmp_path / "c" / "metadata/train/weak.tsv").is_file()
 
@@ -420,9 +412,15 @@ class TestLayout:
         assert result.returncode == 0, result.stderr
         with open(jobs.paths["base"] / f"{layout}-tags.csv", newline="") as f:
             rows = list(csv.reader(f))
-        assert rows[0] == ["file", "seconds", *EXPECTED_LABELS[layout], "labels", "thresholds"]
+        assert rows[0] == ["file", "seconds", *EXPECTED_LABELS[layout], "labels"]
         tagged = {Path(r[0]).relative_to(sets["csv"]).as_posix(): r for r in rows[1:]}
         assert sorted(tagged) == audio_names(sets["csv"])
+        # The decisions are checked on the JSON's unrounded probabilities: the CSV's 6 decimals
+        # can round a value within 5e-7 of its threshold across it.
+        written = json.loads((jobs.paths["base"] / f"{layout}-tags.json").read_text())
+        exact = {Path(r["file"]).relative_to(sets["csv"]).as_posix(): r["probabilities"]
+                 for r in written["files"]}
+        assert written["thresholds_used"].startswith("per label from assets/thresholds.json")
         # every layout has a val split: the labels are decided at the thresholds chosen on it
         chosen = json.loads((jobs.paths["models"] / layout / "1" / "assets" /
                              "thresholds.json").read_text())
@@ -430,12 +428,13 @@ class TestLayout:
         for name, row in tagged.items():
             info = sf.info(str(sets["csv"] / name))
             assert float(row[1]) == pytest.approx(info.duration, abs=2e-3), name
-            probabilities = np.array(row[2:-2], dtype=float)
+            probabilities = np.array(row[2:-1], dtype=float)
             assert np.all((probabilities >= 0) & (probabilities <= 1)), name
-            above = [n for n, p in zip(EXPECTED_LABELS[layout], probabilities)
-                     if p >= chosen["thresholds"][n]]
-            assert row[-2] == ";".join(above), name
-            assert row[-1].startswith("per label from assets/thresholds.json"), name
+            np.testing.assert_allclose(probabilities, [exact[name][n] for n in
+                                                       EXPECTED_LABELS[layout]], atol=5e-7)
+            above = [n for n in EXPECTED_LABELS[layout]
+                     if exact[name][n] >= chosen["thresholds"][n]]
+            assert row[-1] == ";".join(above), name
         assert any(" " in name for name in tagged)
         assert {Path(n).suffix for n in tagged} == set(AUDIO)
 

@@ -4,15 +4,14 @@ import math
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from admlc_tf import plots
 from admlc_tf.metrics import equal_error_rate
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 HISTORY = [
@@ -57,6 +56,7 @@ class TestPlotTrainingCurves:
         with pytest.raises(ValueError, match="empty"):
             plots.plot_training_curves([])
 
+    @pytest.mark.slow
     def test_needs_no_display_and_no_pyplot(self, tmp_path):
         # A bogus display and no backend choice: a GUI backend would fail; Agg renders the PNG.
         path = tmp_path / "training.png"

@@ -15,11 +15,12 @@ import soundfile
 import tensorflow as tf
 
 from admlc_tf.config import FeatureConfig, PredictorConfig
-from admlc_tf.export import ExportedPredictor, export_predictor
-from admlc_tf.inference import rest_request_body
+from admlc_tf.serving.export import export_predictor
+from admlc_tf.serving.exported import ExportedPredictor
+from admlc_tf.serving.audio import rest_request_body
 from admlc_tf.predictors.cgrnn import build_cgrnn
+from tests.helpers import run_script
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +33,10 @@ def audio_model(tmp_path_factory):
 
 
 def predict(*args):
-    return subprocess.run([sys.executable, "predict.py", *map(str, args)], cwd=REPO,
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return run_script("predict.py", *args, timeout=300)
 
 
+@pytest.mark.slow
 def test_tags_files_and_folders_of_any_length_and_rate(audio_model, tmp_path):
     rng = np.random.default_rng(0)
     clips = tmp_path / "clips"
@@ -67,6 +67,7 @@ def test_tags_files_and_folders_of_any_length_and_rate(audio_model, tmp_path):
     assert float(rows[1]["c"]) == pytest.approx(expected[0], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_a_missing_path_exits_2(audio_model, tmp_path):
     result = predict("--model", audio_model, tmp_path / "nope.wav")
     assert result.returncode == 2
@@ -90,6 +91,7 @@ class TestRestRequest:
         record = json.loads(clip.with_suffix(".json").read_text())["files"][0]
         return np.array(list(record["probabilities"].values()))
 
+    @pytest.mark.slow
     @pytest.mark.parametrize("form", ["instances", "inputs"])
     def test_body_through_the_loaded_signature(self, audio_model, clip, predicted, form):
         waveform, _ = soundfile.read(clip, dtype="float32")
@@ -102,6 +104,7 @@ class TestRestRequest:
         out = signature(waveform=tf.constant(batch, tf.float32))
         np.testing.assert_allclose(out["probabilities"].numpy()[0], predicted, rtol=1e-5)
 
+    @pytest.mark.slow
     def test_body_through_saved_model_cli(self, audio_model, clip, predicted, tmp_path):
         waveform, _ = soundfile.read(clip, dtype="float32")
         body = rest_request_body([waveform], form="inputs")
@@ -133,6 +136,7 @@ def thresholded_model(tmp_path_factory):
                             tflite=True)
 
 
+@pytest.mark.slow
 def test_timeline_and_events_of_a_long_recording(thresholded_model, tmp_path):
     """A 21 s recording: the timeline has the `segments` signature's 10 rows, the last ending at
     21 s; with thresholds 0 and 1 alternating per label, the events are exactly one event per
@@ -163,7 +167,9 @@ def test_timeline_and_events_of_a_long_recording(thresholded_model, tmp_path):
     assert "per label from assets/thresholds.json" in settings["thresholds_used"]
     record = json.loads((tmp_path / "r.json").read_text())
     assert record["files"][0]["labels"] == list("cfpo")
-    assert "per label" in list(csv.DictReader((tmp_path / "r.csv").open()))[0]["thresholds"]
+    assert "per label" in record["thresholds_used"]
+    # said once, in the JSON: not repeated on every CSV row
+    assert "thresholds" not in list(csv.DictReader((tmp_path / "r.csv").open()))[0]
 
     result = predict("--model", thresholded_model, path, "--events", tmp_path / "e2.tsv",
                      "--json", tmp_path / "r2.json", "--threshold", "1.5", "--quiet")
@@ -174,6 +180,7 @@ def test_timeline_and_events_of_a_long_recording(thresholded_model, tmp_path):
     assert overridden["files"][0]["labels"] == []
 
 
+@pytest.mark.slow
 def test_one_bad_file_among_many_exits_1_and_the_rest_are_written(audio_model, tmp_path):
     """A folder with two good clips and a file that is not audio: one stderr line names it,
     both good clips are in the CSV and JSON (which lists the failure), exit code 1. Fails if
@@ -194,6 +201,7 @@ def test_one_bad_file_among_many_exits_1_and_the_rest_are_written(audio_model, t
     assert [f["file"] for f in written["errors"]] == [str(tmp_path / "b.wav")]
 
 
+@pytest.mark.slow
 def test_not_an_export_exits_2_before_any_work(tmp_path):
     soundfile.write(tmp_path / "a.wav", np.zeros(16000), 16000)
     result = predict("--model", tmp_path, tmp_path / "a.wav", "--csv", tmp_path / "out.csv")
@@ -202,12 +210,14 @@ def test_not_an_export_exits_2_before_any_work(tmp_path):
     assert not (tmp_path / "out.csv").exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_outputs_complete_or_absent(audio_model, tmp_path, monkeypatch):
     """KeyboardInterrupt while the second file is tagged: exit 130 and no output at all; while
     the JSON is being written (after the CSV): the CSV is complete, the JSON and its temporary
     file are absent. Fails if outputs are written file by file or a temporary file leaks."""
     import predict as predict_module
-    from admlc_tf import files, streaming
+    from admlc_tf import files
+    from admlc_tf.serving import streaming
 
     rng = np.random.default_rng(7)
     for name in ("a.wav", "b.wav"):
@@ -250,6 +260,7 @@ class TestSegmentsRestRequest:
     """The `segments` REST body of docs/tutorials/serving.md, decoded as TF Serving does, gives
     predict.py's timeline."""
 
+    @pytest.mark.slow
     def test_segments_body_gives_the_timeline(self, audio_model, tmp_path):
         clip = (0.1 * np.random.default_rng(8).standard_normal(100000)).astype(np.float32)
         soundfile.write(tmp_path / "clip.wav", clip, 16000, subtype="FLOAT")
@@ -271,7 +282,7 @@ def test_tflite_backends_tag_like_the_saved_model(thresholded_model, tmp_path):
     """A 13 s clip through `--backend tflite` and `tflite-int8` (in process): the pooled and
     per-segment probabilities of float32 within 1e-4 of the SavedModel's, int8 within 0.01.
     Fails if the TFLite path cuts, orders or pools segments differently."""
-    from admlc_tf.inference import tag_files
+    from admlc_tf.serving.tagging import tag_files
 
     clip = 0.1 * np.random.default_rng(10).standard_normal(208000).astype(np.float32)
     soundfile.write(tmp_path / "clip.wav", clip, 16000, subtype="FLOAT")
@@ -288,3 +299,15 @@ def test_tflite_backends_tag_like_the_saved_model(thresholded_model, tmp_path):
     for backend, bound in (("tflite", 1e-4), ("tflite-int8", 0.01)):
         for got, expected in zip(outputs[backend], outputs["savedmodel"]):
             np.testing.assert_allclose(got, expected, atol=bound)
+
+
+def test_a_broken_link_in_a_folder_is_skipped_with_one_line(tmp_path, capsys):
+    """A dangling symbolic link among a folder's audio files: the other files are found and the
+    link is named on one stderr line. Fails if it is skipped without a word."""
+    from admlc_tf.serving.audio import find_audio
+
+    soundfile.write(tmp_path / "a.wav", np.zeros(1600, np.float32), 16000)
+    (tmp_path / "gone.wav").symlink_to(tmp_path / "moved" / "gone.wav")
+    assert find_audio([tmp_path]) == [tmp_path / "a.wav"]
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"skipped {tmp_path / 'gone.wav'}: a symbolic link")

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.datasets import make_multilabel_classification
 
 from admlc_tf.data.vectors import save_npz, write_arff, write_mulan_xml
-from admlc_tf.export import ExportedPredictor
+from admlc_tf.serving.exported import ExportedPredictor
+from tests.helpers import run_script
 
-REPO = Path(__file__).resolve().parents[1]
 TINY = ["--hidden-units", "16", "--epochs", "3", "--batch-size", "16",
         "--critic-pretrain-steps", "2", "--quiet"]
 
@@ -28,11 +24,10 @@ def generated(n=120, seed=0):
 
 
 def train(*args, tmp_path):
-    return subprocess.run([sys.executable, "train.py", "--task", "features", *map(str, args)],
-                          cwd=REPO, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "ADMLC_DATA_HOME": str(tmp_path)})
+    return run_script("train.py", "--task", "features", *args, data_home=tmp_path, timeout=900)
 
 
+@pytest.mark.slow
 def test_protocol_on_arff_and_xml_writes_the_table(tmp_path):
     x, y = generated()
     names = [f"tag{i}" for i in range(5)]
@@ -62,6 +57,7 @@ def test_protocol_on_arff_and_xml_writes_the_table(tmp_path):
     assert {"micro_f1", "macro_f1", "hamming_loss"} <= {r["metric"] for r in rows}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["deep-cplst", "c2ae"])
 def test_one_model_trains_and_exports(model, tmp_path):
     x, y = generated()
@@ -80,6 +76,7 @@ def test_one_model_trains_and_exports(model, tmp_path):
     assert ("scores" if model == "deep-cplst" else "logits") in out
 
 
+@pytest.mark.slow
 def test_bad_vector_inputs_exit_2(tmp_path):
     x, y = generated(20)
     x[3, 4] = np.nan
@@ -92,6 +89,7 @@ def test_bad_vector_inputs_exit_2(tmp_path):
     assert missing.returncode == 2 and "--data" in missing.stderr
 
 
+@pytest.mark.slow
 def test_one_run_trains_on_the_whole_file_and_scores_a_test_file(tmp_path):
     """Catches a single run that silently trains on half the rows (the protocol's r), a
     `--test-data` that is ignored or mixed into training, and a test file of other labels

@@ -17,10 +17,9 @@ import tensorflow as tf
 from admlc_tf.data.demo import generate_demo_dataset
 from admlc_tf.errors import AdmlcError
 from admlc_tf.files import run_folder_lock
-from tests.helpers import learnable_arrays, learnable_rows, write_cache
+from tests.helpers import REPO, learnable_arrays, learnable_rows, write_cache
 from tests.test_trainer import make_trainer, tiny_config
 
-REPO = Path(__file__).resolve().parents[1]
 STEPS_PER_EPOCH, EPOCHS = 2, 15  # 20 development chunks, batch 8 (fold "all")
 SLOW_TINY = ["--conv-filters", "4", "--gru-units", "8", "--critic-pretrain-steps", "3",
              "--batch-size", "8", "--epochs", str(EPOCHS), "--checkpoint-every", "4", "--quiet"]
@@ -78,6 +77,7 @@ def test_a_killed_run_resumes_to_the_same_weights(tiny_set, tmp_path):
         np.testing.assert_allclose(got[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+@pytest.mark.slow
 def test_a_second_process_on_the_same_out_is_refused(tiny_set, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
@@ -91,6 +91,7 @@ def test_a_second_process_on_the_same_out_is_refused(tiny_set, tmp_path):
         "another --out")
 
 
+@pytest.mark.slow
 def test_a_corrupt_checkpoint_is_reported(tiny_set, tmp_path):
     out = tmp_path / "run"
     command = train_command(tiny_set, out, tmp_path / "m")
@@ -109,6 +110,7 @@ def test_a_corrupt_checkpoint_is_reported(tiny_set, tmp_path):
     assert str(out / "checkpoints") in last
 
 
+@pytest.mark.slow
 def test_an_unwritable_out_is_reported(tiny_set, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")

@@ -7,8 +7,6 @@ import json
 import math
 import os
 import pickle
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -17,8 +15,8 @@ import pytest
 from scipy import stats
 
 from benchmarks import reproduce
+from tests.helpers import run_script
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 # ------------------------------------------------------------------------------------------
@@ -160,12 +158,10 @@ def test_tiny_study_writes_every_system_measure_and_interval(tmp_path):
     or missing measures in the JSON."""
     out = tmp_path / "reproduce.json"
     data_home = tmp_path / "data-home"
-    proc = subprocess.run(
-        [sys.executable, "benchmarks/reproduce.py", "--tiny", "--json", str(out),
-         "--only", "audio,scene,sensitivity", "--modes", "paper,value", "--models",
-         "deep-cplst,bpmll"],  # realvec and the other two models: the realvec smoke
-        cwd=REPO, capture_output=True, text=True, timeout=900,
-        env={**os.environ, "ADMLC_DATA_HOME": str(data_home), "TF_CPP_MIN_LOG_LEVEL": "2"})
+    proc = run_script("benchmarks/reproduce.py", "--tiny", "--json", out,
+                      "--only", "audio,scene,sensitivity", "--modes", "paper,value", "--models",
+                      "deep-cplst,bpmll",  # realvec and the other two models: the realvec smoke
+                      data_home=data_home, env={"TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
 

@@ -12,7 +12,7 @@ from admlc_tf.config import DataConfig, ExperimentConfig, PredictorConfig, Train
 from admlc_tf.data import audio
 from admlc_tf.data.demo import generate_demo_dataset
 from admlc_tf.evaluation import evaluate_export
-from admlc_tf.export import ExportedPredictor
+from admlc_tf.serving.exported import ExportedPredictor
 
 
 @pytest.fixture(scope="module")

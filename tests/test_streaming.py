@@ -1,4 +1,4 @@
-"""Streaming tagging (`admlc_tf.streaming`): the export's numbers, in bounded memory."""
+"""Streaming tagging (`admlc_tf.serving.streaming`): the export's numbers, in bounded memory."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from admlc_tf import streaming
+from admlc_tf.serving import streaming
 from admlc_tf.config import FeatureConfig, PredictorConfig
-from admlc_tf.export import ExportedPredictor, export_predictor
+from admlc_tf.serving.export import export_predictor
+from admlc_tf.serving.exported import ExportedPredictor
 from admlc_tf.features import read_audio
 from admlc_tf.predictors.cgrnn import build_cgrnn
 from admlc_tf.recipes.audio import demo_config

@@ -1,4 +1,4 @@
-"""Timelines and events (`admlc_tf.timeline`) and per-label thresholds (`admlc_tf.thresholds`)."""
+"""Timelines and events (`admlc_tf.serving.timeline`) and per-label thresholds (`admlc_tf.thresholds`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from scipy.ndimage import median_filter as scipy_median
 
-from admlc_tf import metrics, thresholds, timeline
+from admlc_tf import metrics, thresholds
+from admlc_tf.serving import timeline
+from admlc_tf.serving.exported import ExportedPredictor
 
 
 @pytest.mark.parametrize("width", [1, 3, 5])
@@ -77,10 +79,13 @@ def test_loading_thresholds_from_an_export(tmp_path):
     """An export's thresholds come back in label order with a description; without the file
     0.5 and a note. Fails if the order of labels.txt is not followed."""
     (tmp_path / "assets").mkdir()
-    values, used = thresholds.load(tmp_path, ["x", "y"])
+    (tmp_path / "saved_model.pb").touch()  # the assets are read without loading the graph
+    (tmp_path / "assets" / "labels.txt").write_text("x\ny\n")
+    (tmp_path / "assets" / "export_config.json").write_text("{}")
+    values, used = ExportedPredictor(tmp_path).thresholds()
     assert list(values) == [0.5, 0.5] and "no assets/thresholds.json" in used
     (tmp_path / "assets" / "thresholds.json").write_text(json.dumps(
         {"rule": "f1", "chosen_on": "val (9 clips)", "note": "max F1 per label on val",
          "thresholds": {"y": 0.7, "x": 0.2}}))
-    values, used = thresholds.load(tmp_path, ["x", "y"])
+    values, used = ExportedPredictor(tmp_path).thresholds()
     assert list(values) == [0.2, 0.7] and "max F1 per label on val" in used

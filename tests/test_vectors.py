@@ -361,6 +361,37 @@ class TestSplits:
         assert part.label_names == ds.label_names
 
 
-def test_module_documents_the_conventions():
-    for phrase in ("Mulan", "MEKA", "-C -L", "allow_pickle=False", "v7.3"):
-        assert phrase in vectors.__doc__
+def test_the_documented_conventions_are_the_ones_read(tmp_path):
+    """The conventions the module docstring names, each on a hand-written file (not the
+    writers, which could share a reader's mistake): Mulan's XML names the label attributes
+    (wherever they are); MEKA's `-C L` takes the first L attributes, `-C -L` the last L; an
+    .npz object array is refused, never unpickled; a v7.3 .mat is read transposed back."""
+    rows = "@data\n0,1.5,1\n1,-2,0\n"
+    header = "@attribute a {0,1}\n@attribute f numeric\n@attribute b {0,1}\n"
+    mulan = tmp_path / "mulan.arff"
+    mulan.write_text("@relation m\n" + header + rows)
+    mulan.with_suffix(".xml").write_text(
+        '<labels xmlns="http://mulan.sourceforge.net/labels"><label name="b"/>'
+        '<label name="a"/></labels>')
+    ds = load_vectors(mulan)
+    assert ds.label_names == ["b", "a"] and ds.features.tolist() == [[1.5], [-2.0]]
+    assert ds.labels.tolist() == [[1.0, 0.0], [0.0, 1.0]]  # in the XML's order
+    first = tmp_path / "first.arff"
+    first.write_text("@relation 'm: -C 1'\n@attribute a {0,1}\n@attribute f numeric\n"
+                     "@attribute g numeric\n@data\n1,0.5,2\n0,3,4\n")
+    ds = load_vectors(first)
+    assert ds.label_names == ["a"] and ds.features.tolist() == [[0.5, 2.0], [3.0, 4.0]]
+    last = tmp_path / "last.arff"
+    last.write_text("@relation 'm: -C -1'\n@attribute f numeric\n@attribute g numeric\n"
+                    "@attribute a {0,1}\n@data\n0.5,2,1\n3,4,0\n")
+    ds = load_vectors(last)
+    assert ds.label_names == ["a"] and ds.labels.tolist() == [[1.0], [0.0]]
+    pickled = tmp_path / "p.npz"
+    np.savez(pickled, X=np.ones((2, 2)), Y=np.array([[1, 0], [0, 1]], dtype=object))
+    with pytest.raises(DataError, match="pickle"):
+        load_vectors(pickled)
+    mat = tmp_path / "d73.mat"
+    write_mat73(mat, {"X": np.arange(6.0).reshape(3, 2), "Y": np.eye(3)[:, :2]})
+    ds = load_vectors(mat)
+    assert ds.features.tolist() == [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
+    assert vectors.load_vectors is load_vectors

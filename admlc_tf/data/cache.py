@@ -18,13 +18,14 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Optional, Sequence
 
 import h5py
 import keras
 import numpy as np
 
 from admlc_tf.config import FeatureConfig
+from admlc_tf.data.home import data_home
 from admlc_tf.errors import DataError
 from admlc_tf.features import file_features
 
@@ -32,8 +33,8 @@ CACHE_FORMAT = 2
 
 
 def default_cache_dir() -> Path:
-    home = os.environ.get("ADMLC_DATA_HOME", str(Path.home() / ".cache" / "admlc-tf"))
-    return Path(home).expanduser() / "features"
+    """`<data home>/features` (`admlc_tf.data.home.data_home`)."""
+    return data_home() / "features"
 
 
 def cache_folder(cache_dir) -> Path:
@@ -107,26 +108,47 @@ def build_feature_cache(clips: Sequence[tuple[str, Path]], *, config: FeatureCon
     progress = keras.utils.Progbar(len(clips), unit_name="clip") if verbose else None
     if verbose:
         print(f"Extracting log-mel features of {len(clips)} clips into {path}")
-    offsets = np.zeros(len(clips) + 1, dtype=np.int64)
-    with writing(path) as f, concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
-        # One HDF5 chunk per training segment: a random crop touches at most two.
-        features = f.create_dataset("features", shape=(0, config.n_mels),
-                                    maxshape=(None, config.n_mels), dtype="float32",
-                                    chunks=(config.num_frames, config.n_mels))
-        f.create_dataset("names", data=np.array([n for n, _ in clips], dtype=object),
-                         dtype=h5py.string_dtype())
-        f.attrs["feature_config"] = json.dumps(dataclasses.asdict(config), sort_keys=True)
-        f.attrs["format"] = CACHE_FORMAT
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
         jobs = pool.map(lambda clip: file_features(clip[1], config=config), clips)
-        for row, values in enumerate(jobs):  # [frames, n_mels], in clip order
+        # One HDF5 chunk per training segment: a random crop touches at most two.
+        write_features(path, [n for n, _ in clips], jobs, chunk_frames=config.num_frames,
+                       attrs={"feature_config": json.dumps(dataclasses.asdict(config),
+                                                           sort_keys=True),
+                              "format": CACHE_FORMAT}, progress=progress)
+    return path
+
+
+def write_features(path: Path, names: Sequence[str], features: Iterable[np.ndarray], *,
+                   chunk_frames: int, attrs: Optional[dict] = None, progress=None) -> Path:
+    """Writes a feature cache, atomically (`writing`): `features` (`[frames_i, bands]` per clip,
+    in `names` order) appended to one `features` matrix as they come, `offsets` `[n + 1]` where
+    each clip's rows start, and `names`.
+
+    Args:
+      chunk_frames: rows per HDF5 chunk.
+      attrs: file attributes (the feature parameters and the cache format).
+      progress: a `keras.utils.Progbar` updated per clip, or None.
+    """
+    offsets = np.zeros(len(names) + 1, dtype=np.int64)
+    with writing(Path(path)) as f:
+        dataset = None
+        f.create_dataset("names", data=np.array(list(names), dtype=object),
+                         dtype=h5py.string_dtype())
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
+        for row, values in enumerate(features):  # [frames, bands], in clip order
+            if dataset is None:
+                bands = values.shape[1]
+                dataset = f.create_dataset("features", shape=(0, bands), maxshape=(None, bands),
+                                           dtype="float32", chunks=(chunk_frames, bands))
             start = offsets[row]
             offsets[row + 1] = start + len(values)
-            features.resize(offsets[row + 1], axis=0)
-            features[start:] = values
+            dataset.resize(offsets[row + 1], axis=0)
+            dataset[start:] = values
             if progress:
                 progress.update(row + 1)
         f.create_dataset("offsets", data=offsets)
-    return path
+    return Path(path)
 
 
 def read_names(path: str | Path) -> list[str]:

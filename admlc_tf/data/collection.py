@@ -22,6 +22,7 @@ from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 from admlc_tf.errors import DataError
 from admlc_tf.files import write_text_atomic
 
+SPLITS_FILE = "splits.csv"  # in a run folder (and, the same text, in an export's assets)
 SPLITS = ("train", "val", "test")
 NUM_FOLDS = 5  # one stratified fold is 1/5 of the clips it is drawn from
 
@@ -119,11 +120,26 @@ def audio_file(audio_dir: Path, listed: str, source: Path, line_no: int,
     path = Path(os.path.abspath(audio_dir / name))
     if not path.is_file():
         raise DataError(f"{where}: {kind} file {path} does not exist: restore it or remove the "
-                        "line")
+                        f"line{_elsewhere_hint(audio_dir, name)}")
     if path.stat().st_size == 0:
         raise DataError(f"{where}: {kind} file {path} is empty (0 bytes): replace it or remove "
                         "the line")
     return name, path
+
+
+def _elsewhere_hint(audio_dir: Path, name: str) -> str:
+    """A hint when a listed bare name sits in a subfolder: the listed paths are then relative
+    to that folder, which data.audio_dir names (searched only on this error path)."""
+    try:
+        found = next((p for p in Path(audio_dir).rglob(posixpath.basename(name))
+                      if p.as_posix().endswith(f"/{name}") and p.is_file()), None)
+    except OSError:
+        return ""
+    if found is None:
+        return ""
+    folder = Path(found.as_posix()[:-len(name) - 1])  # the folder the listed name is under
+    return (f" ({found} has that name: if the listed files are relative to {folder}, pass "
+            f"data.audio_dir {folder})")
 
 
 def check_new_name(name: str, seen: set[str], source: Path, line_no: int) -> None:

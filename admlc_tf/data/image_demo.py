@@ -34,9 +34,9 @@ N_IMAGES = 480
 
 def ensure_image_demo(cache_dir: str | os.PathLike | None = None) -> Path:
     """Returns the cached demo folder, generating it first if it is missing or incomplete."""
-    from admlc_tf.data.demo import default_data_home
+    from admlc_tf.data.home import data_home
 
-    root = Path(cache_dir).expanduser() if cache_dir is not None else default_data_home()
+    root = Path(cache_dir).expanduser() if cache_dir is not None else data_home()
     target = root / IMAGE_DEMO_DIRNAME
     if _is_complete(target):
         return target

@@ -1,7 +1,59 @@
-"""Tasks as recipes of the one run lifecycle (`admlc_tf.lifecycle`): `config.task` -> recipe."""
+"""Tasks as recipes of the one run lifecycle (`admlc_tf.recipes.base`): `config.task` -> recipe,
+and the defaults every caller gets (train.py, notebooks): the task's default config and the
+settings that follow from the ones given."""
 
+from __future__ import annotations
+
+import datetime
+import os
+from typing import Any
+
+from admlc_tf.config import ExperimentConfig
+from admlc_tf.errors import AdmlcError
 from admlc_tf.recipes.audio import AudioRecipe
+from admlc_tf.recipes.base import Recipe
 from admlc_tf.recipes.images import ImageRecipe
 from admlc_tf.recipes.vectors import VectorRecipe
 
 RECIPES = {"audio": AudioRecipe, "features": VectorRecipe, "images": ImageRecipe}
+
+
+def recipe_class(task: str) -> type:
+    if task not in RECIPES:
+        raise AdmlcError(f"task {task} is not known: use one of {', '.join(sorted(RECIPES))}")
+    return RECIPES[task]
+
+
+def recipe_for(config: ExperimentConfig, protocol: bool = False) -> Recipe:
+    """The recipe of `config.task`; with `protocol`, its Table 2 protocol."""
+    recipe = recipe_class(config.task)
+    return recipe.protocol() if protocol else recipe()
+
+
+def default_config(task: str = "audio", *, with_data: bool = False,
+                   paper: bool = False) -> ExperimentConfig:
+    """The defaults of `train.py --task <task>`: with a data folder (`--data-dir` or
+    `--labels-file`) or without (the generated demo set), or the paper's (`--paper`)."""
+    return recipe_class(task).default_config(with_data=with_data, paper=paper)
+
+
+def configure(config: ExperimentConfig, fields: dict[str, Any],
+              follow: bool = True) -> ExperimentConfig:
+    """Sets `fields` ("section.field", or a top-level "field" -> value) on `config`, then, with
+    `follow`, what follows from them unless given too: `trainer.critic_batch` follows
+    `trainer.batch_size`; the name is the model's (`images-<model>` for images) for the
+    features and images tasks or when `model` is given; `out_dir` is `runs/<name>-<time>`.
+    """
+    for key, value in fields.items():
+        section, _, field = key.rpartition(".")
+        setattr(getattr(config, section) if section else config, field, value)
+    if not follow:
+        return config
+    if "trainer.critic_batch" not in fields and "trainer.batch_size" in fields:
+        config.trainer.critic_batch = config.trainer.batch_size
+    if (config.task in ("features", "images") or "model" in fields) and "name" not in fields:
+        config.name = recipe_class(config.task).export_name(config)
+    if "out_dir" not in fields:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        config.out_dir = os.path.join("runs", f"{config.name}-{stamp}")
+    return config

@@ -1,14 +1,13 @@
 """The audio task: a labelled audio collection -> log-mel -> Algorithm 1 -> EER/AUC/AP -> export.
 
 One recipe for CHiME-Home (DCASE 2016 Task 4) and every other layout of `admlc_tf.data.layouts`;
-`admlc_tf.lifecycle.run` drives it. Notebooks use `demo_config`, `prepare_data` and
+`admlc_tf.recipes.base.run_recipe` drives it. Notebooks use `demo_config`, `prepare_data` and
 `model_builders` directly.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -16,11 +15,10 @@ from admlc_tf.config import CriticConfig, ExperimentConfig, PredictorConfig, Tra
 from admlc_tf.data import audio
 from admlc_tf.data.audio import AudioData
 from admlc_tf.errors import AdmlcError
-from admlc_tf.lifecycle import Fitted
+from admlc_tf.recipes.base import Fitted, run_recipe
 from admlc_tf.losses import SUPERVISED_LOSSES
 from admlc_tf.predictors import registry
-from admlc_tf.reports import format_tagging_table, tagging_report
-
+from admlc_tf.metrics.reports import format_tagging_table, tagging_report
 
 
 def demo_config() -> ExperimentConfig:
@@ -63,7 +61,9 @@ def paper_config() -> ExperimentConfig:
 def prepare_data(config: ExperimentConfig, verbose: bool = True,
                  run_dir: Optional[Path] = None) -> AudioData:
     """Reads the data set, its splits (the run folder's splits.csv when resuming) and features."""
-    splits = Path(run_dir) / "splits.csv" if run_dir else None
+    from admlc_tf.data.collection import SPLITS_FILE
+
+    splits = Path(run_dir) / SPLITS_FILE if run_dir else None
     return audio.prepare(config, splits_file=splits, verbose=verbose)
 
 
@@ -136,9 +136,19 @@ def choose_thresholds(config: ExperimentConfig, data: AudioData, trainer) -> dic
 
 
 class AudioRecipe:
-    """The audio task for `admlc_tf.lifecycle.run`."""
+    """The audio task for `admlc_tf.recipes.base.run_recipe`."""
 
     multi_worker = True
+
+    @staticmethod
+    def default_config(*, with_data: bool, paper: bool) -> ExperimentConfig:
+        if paper:
+            return paper_config()
+        return data_dir_config() if with_data else demo_config()
+
+    @staticmethod
+    def export_name(config: ExperimentConfig) -> str:
+        return config.model_name
 
     def validate(self, config: ExperimentConfig) -> None:
         from admlc_tf.data.layouts import LAYOUTS  # (its readers import scikit-learn: lazily)
@@ -198,7 +208,9 @@ class AudioRecipe:
         files = {RUN_FILE: lambda path: write_text_atomic(path, run_file(
             data.label_names, data.feature_mean, data.feature_variance))}
         if data.assignment is not None:
-            files["splits.csv"] = data.write_splits
+            from admlc_tf.data.collection import SPLITS_FILE
+
+            files[SPLITS_FILE] = data.write_splits
         return files
 
     def fit(self, config, data: AudioData, strategy, run_dir, verbose, build_predictor,
@@ -233,7 +245,7 @@ class AudioRecipe:
                               validation_metric=functools.partial(
                                   mean_eer_metric, label_names=data.label_names),
                               monitor=None if data.monitoring_only else ("val_mean_eer", "min"))
-        return Fitted(trainer, history)
+        return Fitted(trainer, history, thresholds=choose_thresholds(config, data, trainer))
 
     def report(self, config, data: AudioData, fitted: Fitted, announce: bool) -> dict:
         test = data.test
@@ -247,31 +259,23 @@ class AudioRecipe:
                    else "per-epoch scores, early stopping and per-label thresholds"}
         report["early_stopping"] = fitted.trainer.early_stopping
         fitted.extra["scores"] = scores
-        report["thresholds"] = fitted.extra["thresholds"] = choose_thresholds(config, data,
-                                                                              fitted.trainer)
+        report["thresholds"] = fitted.thresholds
         if announce:
             print(format_tagging_table(report, title=f"{config.model_name} on {data.test_split} "
                                        f"({report['n_clips']} clips)"))
         return report
 
     def export(self, config, data: AudioData, fitted: Fitted) -> Path:
-        from admlc_tf.export import export_predictor
-
         from admlc_tf.data.collection import splits_text
+        from admlc_tf.serving.export import export_predictor
 
-        from admlc_tf.thresholds import THRESHOLDS_FILE
-
-        assets = {}
-        if data.assignment is not None:
-            assets["splits.csv"] = splits_text(data.assignment)
-        if "thresholds" in fitted.extra:
-            assets[THRESHOLDS_FILE] = json.dumps(fitted.extra["thresholds"], indent=2) + "\n"
+        splits = splits_text(data.assignment) if data.assignment is not None else None
         return export_predictor(fitted.trainer.predictor, base_dir=config.export_dir,
                                 name=config.name, label_names=data.label_names,
                                 metadata={"config": config.to_dict()}, features=config.features,
                                 hop_seconds=config.serving.hop_seconds,
-                                pooling=config.serving.pooling, assets=assets,
-                                tflite=config.serving.tflite)
+                                pooling=config.serving.pooling, splits=splits,
+                                thresholds=fitted.thresholds, tflite=config.serving.tflite)
 
     def plot(self, data: AudioData, fitted: Fitted, report: dict, plots_dir: Path) -> None:
         from admlc_tf import plots
@@ -284,7 +288,8 @@ class AudioRecipe:
 
 def run(config: ExperimentConfig, verbose: bool = True, build_predictor=None,
         force: bool = False, plots_dir: Optional[str] = None) -> dict:
-    """`admlc_tf.lifecycle.run` for the audio task (kept for notebooks and scripts).
+    """The run lifecycle (`admlc_tf.recipes.base.run_recipe`) of the audio task, for notebooks
+    and scripts.
 
     Args:
       build_predictor: your own predictor instead of `config.model`: called with the prepared
@@ -293,7 +298,5 @@ def run(config: ExperimentConfig, verbose: bool = True, build_predictor=None,
         "features" `[batch, frames, bands]` raw log-mel to `[batch, len(data.label_names)]`
         logits (no final sigmoid).
     """
-    from admlc_tf import lifecycle
-
-    return lifecycle.run(config, recipe=AudioRecipe(), verbose=verbose, force=force,
-                         plots_dir=plots_dir, build_predictor=build_predictor)
+    return run_recipe(config, AudioRecipe(), verbose=verbose, force=force, plots_dir=plots_dir,
+                      build_predictor=build_predictor)

@@ -17,7 +17,6 @@ task's split) and the rest are the test set. Either way the assignment is the ru
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -26,8 +25,8 @@ import numpy as np
 from admlc_tf.config import ExperimentConfig, ImageConfig, TrainerConfig
 from admlc_tf.data import collection as collections
 from admlc_tf.errors import AdmlcError
-from admlc_tf.recipes.vectors import (ProtocolRecipe, VectorData, VectorRecipe, _train_count,
-                                      validate_fitting)
+from admlc_tf.recipes.vectors import (ProtocolRecipe, VectorData, VectorRecipe, paper_defaults,
+                                      train_count, validate_fitting)
 
 
 def demo_config() -> ExperimentConfig:
@@ -103,10 +102,10 @@ def _assign(config: ExperimentConfig, clips, splits_file: Optional[Path]) -> dic
     if any(clip.split for clip in clips.clips) or config.data.fold != "all":
         assignment = collections.assign_splits(clips, seed=seed, fold=config.data.fold)
     else:
-        from admlc_tf.data.vectors import random_split, train_validation_split
+        from admlc_tf.data.vector_splits import random_split, train_validation_split
 
         n = len(clips.clips)
-        train_idx, test_idx = random_split(n, _train_count(config, n), seed=seed)
+        train_idx, test_idx = random_split(n, train_count(config, n), seed=seed)
         fit_idx, val_idx = train_validation_split(
             train_idx, config.vectors.validation_fraction, seed=seed)
         split = np.empty(n, dtype=object)
@@ -131,7 +130,7 @@ def prepare(config: ExperimentConfig, run_dir: Optional[Path] = None,
     clips = load_image_collection(data_dir if data.labels_file is None else None,
                                   layout=data.layout, labels_file=data.labels_file,
                                   image_dir=data.audio_dir)
-    assignment = _assign(config, clips, Path(run_dir) / "splits.csv" if run_dir else None)
+    assignment = _assign(config, clips, Path(run_dir) / collections.SPLITS_FILE if run_dir else None)
     vocabulary = collections.choose_vocabulary(clips, assignment,
                                                list(data.labels) if data.labels else None)
     labels = collections.label_matrix(clips.clips, vocabulary)
@@ -162,6 +161,29 @@ class ImageRecipe(VectorRecipe):
     def protocol() -> "ImageProtocolRecipe":
         return ImageProtocolRecipe()
 
+    @staticmethod
+    def default_config(*, with_data: bool, paper: bool) -> ExperimentConfig:
+        """The generated shapes set without data (`demo_config`); the field defaults (VGG-16's
+        fc2 with ImageNet weights, the paper's setting) with data."""
+        if paper:
+            return paper_defaults("images")
+        return ExperimentConfig(task="images") if with_data else demo_config()
+
+    @staticmethod
+    def export_name(config: ExperimentConfig) -> str:
+        return f"images-{config.model_name}"  # its export is not the features task's
+
+    def fit(self, config, data: ImageData, strategy, run_dir, verbose, build_predictor,
+            restore_dir):
+        from admlc_tf import thresholds
+
+        fitted = super().fit(config, data, strategy, run_dir, verbose, build_predictor,
+                             restore_dir)
+        fitted.thresholds = thresholds.of_vector_run(
+            data.dataset.label_names, fitted.extra["report"].get("thresholding", {}),
+            config.vectors.threshold)
+        return fitted
+
     def validate(self, config):
         validate(config)
 
@@ -169,31 +191,20 @@ class ImageRecipe(VectorRecipe):
         return prepare(config, run_dir, verbose)
 
     def run_files(self, data: ImageData) -> dict:
-        return {"splits.csv": lambda path: collections.write_splits(path, data.assignment)}
+        return {collections.SPLITS_FILE: lambda path: collections.write_splits(path,
+                                                                               data.assignment)}
 
     def export(self, config, data: ImageData, fitted):
         from admlc_tf.backbones import ImageFrontEnd
-        from admlc_tf.export import export_predictor
-
-        from admlc_tf import thresholds
+        from admlc_tf.serving.export import export_predictor
 
         spec = fitted.trainer.task.spec
-        names = data.dataset.label_names
-        thresholding = fitted.extra["report"].get("thresholding", {})
-        if thresholding.get("method") == "per_label":  # the one file predict.py reads
-            chosen = {"rule": "f1", "chosen_on": "the validation part",
-                      "note": "max F1 per label on the validation part (--threshold per_label)",
-                      "thresholds": dict(zip(names, map(float, thresholding["thresholds"])))}
-        else:
-            chosen = thresholds.fixed(names, f"the run used --threshold "
-                                      f"{config.vectors.threshold}; --threshold per_label "
-                                      "tunes them on the validation part")
-        assets = {"splits.csv": collections.splits_text(data.assignment),
-                  thresholds.THRESHOLDS_FILE: json.dumps(chosen, indent=2) + "\n"}
         return export_predictor(spec.predictor, base_dir=config.export_dir, name=config.name,
-                                label_names=names, metadata={"config": config.to_dict()},
-                                output=spec.output, front_end=ImageFrontEnd(data.extractor),
-                                assets=assets)
+                                label_names=data.dataset.label_names,
+                                metadata={"config": config.to_dict()}, output=spec.output,
+                                front_end=ImageFrontEnd(data.extractor),
+                                splits=collections.splits_text(data.assignment),
+                                thresholds=fitted.thresholds)
 
 
 class ImageProtocolRecipe(ProtocolRecipe):

@@ -1,6 +1,6 @@
 """The feature-vector task: one split, or the paper's Table 2 protocol (`task` "features").
 
-Two recipes of the one run lifecycle (`admlc_tf.lifecycle`): `VectorRecipe` trains and exports
+Two recipes of the one run lifecycle (`admlc_tf.recipes.base`): `VectorRecipe` trains and exports
 one model; `ProtocolRecipe` draws r examples for training + validation and tests on the rest, R
 times with recorded seeds, running every deep model plain ("Ori.") and adversarial ("AD") on the
 same splits beside two scikit-learn peers a user would try first (a multi-label MLPClassifier
@@ -22,16 +22,26 @@ import numpy as np
 
 from admlc_tf.config import ExperimentConfig
 from admlc_tf.critic import build_critic
-from admlc_tf.data.vectors import (VectorDataset, load_vectors, random_split,
-                                   train_validation_split)
+from admlc_tf.data.vector_splits import random_split, train_validation_split
+from admlc_tf.data.vectors import VectorDataset, load_vectors
 from admlc_tf.errors import AdmlcError
 from admlc_tf.files import write_json_atomic, write_text_atomic
-from admlc_tf.lifecycle import Fitted
-from admlc_tf.metrics import binarize, micro_f1, macro_f1, multilabel_report, ranking_loss
+from admlc_tf.recipes.base import Fitted, run_recipe
+from admlc_tf.metrics.multilabel import macro_f1, micro_f1, ranking_loss
+from admlc_tf.metrics.reports import multilabel_report
+from admlc_tf.metrics.thresholding import binarize
 from admlc_tf.predictors import registry
 from admlc_tf.predictors.spec import PredictorSpec
 
 PEERS = ("mlp", "logreg")
+
+
+def paper_defaults(task: str) -> ExperimentConfig:
+    """`train.py --paper` for a task: the field defaults (the paper's settings) with every
+    epoch trained (no early stopping)."""
+    config = ExperimentConfig(task=task)
+    config.trainer.patience = 0
+    return config
 
 
 def validate(config: ExperimentConfig) -> None:
@@ -199,7 +209,9 @@ def _requested(size: float, n: int) -> int:
     return int(round(size * n)) if size < 1 else int(size)
 
 
-def _train_count(config: ExperimentConfig, n: int) -> int:
+def train_count(config: ExperimentConfig, n: int) -> int:
+    """r, the examples for training + validation of `n` (`vectors.train_size`; the protocol's
+    default is half), refused when it leaves fewer than 1 or more than n - 2 to test."""
     size = config.vectors.train_size
     size = 0.5 if size is None else size  # the protocol's r when none is given
     count = _requested(size, n)
@@ -233,6 +245,16 @@ class VectorRecipe:
     def protocol() -> "ProtocolRecipe":
         return ProtocolRecipe()
 
+    @staticmethod
+    def default_config(*, with_data: bool, paper: bool) -> ExperimentConfig:
+        """The field defaults (the paper's Table 2 settings), data or not: the task has no
+        demo set. `paper` only turns early stopping off, as for audio."""
+        return paper_defaults("features") if paper else ExperimentConfig(task="features")
+
+    @staticmethod
+    def export_name(config: ExperimentConfig) -> str:
+        return config.model_name
+
     def validate(self, config):
         validate(config)
 
@@ -244,7 +266,7 @@ class VectorRecipe:
         no_rows = np.zeros(0, np.int64)
         if v.train_size is None or (test is not None and _requested(v.train_size, n) == n):
             return VectorData(data, np.arange(n, dtype=np.int64), no_rows, test=test)
-        train_idx, test_idx = random_split(n, _train_count(config, n), seed=config.trainer.seed)
+        train_idx, test_idx = random_split(n, train_count(config, n), seed=config.trainer.seed)
         # With a test file, r rows of this one train and the other file tests.
         return VectorData(data, train_idx, test_idx if test is None else no_rows, test=test)
 
@@ -271,7 +293,7 @@ class VectorRecipe:
         return report
 
     def export(self, config, data: VectorData, fitted: Fitted):
-        from admlc_tf.export import export_predictor
+        from admlc_tf.serving.export import export_predictor
 
         spec = fitted.trainer.task.spec
         return export_predictor(spec.predictor, base_dir=config.export_dir, name=config.name,
@@ -311,7 +333,7 @@ class ProtocolRecipe(VectorRecipe):
             restore_dir) -> Fitted:
         data = data.dataset
         n = len(data.labels)
-        count = _train_count(config, n)
+        count = train_count(config, n)
         systems = [(m, ad) for m in self.models for ad in (False, True)]
         runs = {name: [] for name in [_system_name(m, ad) for m, ad in systems] + list(self.peers)}
         seeds = [config.trainer.seed + i for i in range(config.vectors.repeats)]
@@ -352,10 +374,8 @@ class ProtocolRecipe(VectorRecipe):
 
 def run_protocol(config: ExperimentConfig, models: Sequence[str] = registry.names(registry.VECTORS),
                  peers: Sequence[str] = PEERS, verbose: bool = True) -> dict:
-    """`admlc_tf.lifecycle.run` with the protocol recipe; returns protocol.json's content."""
-    from admlc_tf import lifecycle
-
-    results = lifecycle.run(config, recipe=ProtocolRecipe(models, peers), verbose=verbose)
+    """The run lifecycle with the protocol recipe; returns protocol.json's content."""
+    results = run_recipe(config, ProtocolRecipe(models, peers), verbose=verbose)
     results.pop("history", None)
     return results
 

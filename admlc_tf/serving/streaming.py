@@ -2,7 +2,7 @@
 
 A file is decoded block by block (`soundfile.blocks`), mixed to mono, resampled as it streams
 (`soxr.ResampleStream`, the quality librosa's default `soxr_hq` uses), and cut into the
-export's segments with the layout of its waveform signature (`admlc_tf.export`): segment `k`
+export's segments with the layout of its waveform signature (`admlc_tf.serving.export`): segment `k`
 starts at `k * hop`, there are `1 + ceil(max(0, samples - segment) / hop)` of them, and the last
 is zero-padded. Segments go through the model `batch_size` at a time and are pooled as they
 come, so what is held at once is one block, one segment plus a hop of audio, and one batch,
@@ -21,7 +21,7 @@ import soundfile
 import soxr
 
 from admlc_tf.errors import DataError
-from admlc_tf.features import _check_wav_not_truncated
+from admlc_tf.features import check_wav_not_truncated
 
 BLOCK_SECONDS = 1.0  # of the file's own rate; a block is decoded, mixed and resampled at once
 
@@ -60,7 +60,7 @@ def mono_blocks(path: str | Path, *, sample_rate: int, info: StreamInfo,
     path = Path(path)
     if not path.is_file():
         raise DataError(f"audio file {path} is missing: restore it or remove it from the list")
-    _check_wav_not_truncated(path)
+    check_wav_not_truncated(path)
     try:
         rate = soundfile.info(str(path)).samplerate
     except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError) as e:

@@ -6,18 +6,14 @@ come from per-label decisions (`probability >= threshold`) smoothed over segment
 filter of an odd number of segments (the DCASE baselines' post-processing; 3 segments = 8 s of
 audio with 4 s segments every 2 s), then each run of positive segments becomes one event from
 its first segment's start to its last segment's end, and events of one label closer than one hop
-are merged.
+are merged. Their files are written by `admlc_tf.serving.outputs`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
-
-EVENTS_HEADER = ("filename", "onset", "offset", "event_label")  # DESED's TSV columns
 
 
 def segment_times(count: int, *, samples: int, segment: int, hop: int,
@@ -80,21 +76,3 @@ def events(probabilities: np.ndarray, thresholds: np.ndarray, label_names: Seque
         found += [(onset, offset, label, j) for onset, offset in runs]
     return [(onset, offset, label) for onset, offset, label, _ in
             sorted(found, key=lambda e: (e[0], e[3]))]
-
-
-def timeline_text(rows: Iterable[tuple[str, float, float, Sequence[float]]],
-                  label_names: Sequence[str]) -> str:
-    """CSV `file,start_s,end_s,<label>...`, one row per segment."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["file", "start_s", "end_s", *label_names])
-    for file, start, end, values in rows:
-        writer.writerow([file, f"{start:.3f}", f"{end:.3f}", *(f"{p:.6f}" for p in values)])
-    return buffer.getvalue()
-
-
-def events_text(rows: Iterable[tuple[str, float, float, str]]) -> str:
-    """DESED's TSV: `filename<TAB>onset<TAB>offset<TAB>event_label`, with that header."""
-    lines = ["\t".join(EVENTS_HEADER)]
-    lines += [f"{file}\t{onset:.3f}\t{offset:.3f}\t{label}" for file, onset, offset, label in rows]
-    return "\n".join(lines) + "\n"

@@ -19,9 +19,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from admlc_tf import thresholds
 from admlc_tf.errors import DataError
-from admlc_tf.files import write_json_atomic
+from admlc_tf.serving import outputs
+from admlc_tf.serving.exported import ExportedPredictor
 
 BATCH = 16
 _GRAPH_FORMATS = ("JPEG", "PNG", "GIF")
@@ -54,13 +54,13 @@ def encoded_for_graph(path: Path) -> tuple[bytes, np.ndarray, str]:
     return _png(pixels), pixels, mode
 
 
-def tag_images(paths: Sequence[str | Path], *, model, model_path, threshold: Optional[float],
-               csv_path: Optional[str] = None, json_path: Optional[str] = None,
-               verbose: bool = True) -> list[dict]:
+def tag_images(paths: Sequence[str | Path], *, model: ExportedPredictor,
+               threshold: Optional[float] = None, csv_path: Optional[str] = None,
+               json_path: Optional[str] = None, verbose: bool = True) -> list[dict]:
     """Tags each image, prints a table, and optionally writes CSV / JSON (atomically).
 
     Args:
-      model: the loaded `admlc_tf.export.ExportedPredictor`.
+      model: the loaded image export.
       threshold: a label is reported at or above it; None: the export's
         `assets/thresholds.json` (`admlc_tf.thresholds`; 0.5 where the run chose none).
 
@@ -73,14 +73,10 @@ def tag_images(paths: Sequence[str | Path], *, model, model_path, threshold: Opt
       DataError: no image could be read (then nothing is written).
     """
     from admlc_tf.data.images import find_images
-    from admlc_tf.inference import _write_csv, format_tags
 
     files = find_images(paths)
     names = model.label_names
-    if threshold is None:
-        cut, used = thresholds.load(model_path, names)
-    else:
-        cut, used = np.full(len(names), float(threshold)), thresholds.describe_override(threshold)
+    cut, used = model.thresholds(threshold)
     progress = keras.utils.Progbar(len(files), unit_name="image") \
         if verbose and len(files) > 1 else None
     records, errors = [], []
@@ -93,36 +89,26 @@ def tag_images(paths: Sequence[str | Path], *, model, model_path, threshold: Opt
                 print(f"error: {e}", file=sys.stderr)
                 errors.append({"file": str(path), "error": str(e)})
                 continue
-            batch.append({"file": str(path), "width": pixels.shape[1],
-                          "height": pixels.shape[0], "mode": mode})
+            batch.append((path, {"width": pixels.shape[1], "height": pixels.shape[0],
+                                 "mode": mode}))
             encoded.append(data)
             decoded.append(pixels)
         if encoded:
             try:
-                probabilities = _tag(model, encoded)
+                probabilities = model.tag_image_bytes(encoded)
             except tf.errors.InvalidArgumentError:  # a variant the graph's decoder refuses
-                probabilities = _tag(model, [_png(pixels) for pixels in decoded])
-            for record, p in zip(batch, probabilities):
-                record["probabilities"] = {n: float(v) for n, v in zip(names, p)}
-                record["labels"] = [n for n, v, t in zip(names, p, cut) if v >= t]
-            records += batch
+                probabilities = model.tag_image_bytes([_png(pixels) for pixels in decoded])
+            records += [outputs.record(path, names, p, cut, **facts)
+                        for (path, facts), p in zip(batch, probabilities)]
         if progress:
             progress.update(min(start + BATCH, len(files)))
     if not records:
         raise DataError(f"none of the {len(files)} image(s) could be read (see above): fix or "
                         "remove them")
-    print(format_tags(records, names))
-    print(f"thresholds: {used}", file=sys.stderr)
+    outputs.announce(records, names, used)
     if csv_path:
-        _write_csv(csv_path, records, names, columns=("width", "height"), thresholds_used=used)
+        outputs.write_csv(csv_path, records, names, columns=("width", "height"))
     if json_path:
-        write_json_atomic(json_path, {"model": str(model_path),
-                                      **thresholds.as_dict(names, cut, used),
-                                      "files": records, "errors": errors})
+        outputs.write_json(json_path, {"model": str(model.path)}, names, cut, used, records,
+                           errors)
     return records + errors
-
-
-def _tag(model, encoded: Sequence[bytes]) -> np.ndarray:
-    """`[len(encoded), n_labels]` probabilities of the export's image_bytes signature."""
-    return model.serving_default(
-        image_bytes=tf.constant(list(encoded), dtype=tf.string))["probabilities"].numpy()

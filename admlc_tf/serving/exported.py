@@ -1,0 +1,194 @@
+"""An exported version as its readers see it: the one owner of the asset names and the one
+reader of every asset (labels, config, splits, thresholds, the Keras model, the TFLite files).
+
+Layout of `saved_models/<name>/<version>/` (written by `admlc_tf.serving.export`):
+
+    saved_model.pb, variables/     the signatures (`features`, `serving_default`, `segments`)
+    model.tflite, model_int8.tflite  audio exports with tflite
+    assets/labels.txt              one label a line, the outputs' order
+    assets/export_config.json      what `serving_default` takes (`input`) and how
+    assets/splits.csv              the run's split assignment, when it had one
+    assets/thresholds.json         each label's decision threshold (`admlc_tf.thresholds`)
+    assets/predictor.keras         the Keras model, for fine-tuning (`admlc_tf.finetune`)
+
+The SavedModel itself is loaded on first use of a signature, so reading the assets (fine-tuning,
+`evaluate.py`'s splits) costs no graph loading.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from admlc_tf import thresholds as thresholds_lib
+from admlc_tf.errors import AdmlcError
+
+
+class ExportedPredictor:
+    """An exported version loaded for inference (the loaded object is kept alive with it).
+
+    Args:
+      path: `saved_models/<name>/<version>`.
+    """
+
+    ASSETS = "assets"
+    LABELS = "labels.txt"
+    CONFIG = "export_config.json"
+    SPLITS = "splits.csv"
+    THRESHOLDS = "thresholds.json"
+    KERAS = "predictor.keras"
+    # predict.py's --backend -> the file it runs (None: the SavedModel)
+    BACKENDS = {"savedmodel": None, "tflite": "model.tflite", "tflite-int8": "model_int8.tflite"}
+
+    def __init__(self, path: str | Path):
+        path = Path(path)
+        if not (path / "saved_model.pb").is_file():
+            hint = ""
+            if path.is_dir() and any(p.name.isdigit() for p in path.iterdir()):
+                hint = f" (it holds versions: pass {path}/<version>)"
+            raise AdmlcError(f"{path} is not an exported model version{hint}: pass "
+                             "saved_models/<name>/<version>")
+        self.path = path
+        self.assets = path / self.ASSETS
+        self.label_names = (self.assets / self.LABELS).read_text(encoding="utf-8").splitlines()
+        self.metadata = json.loads((self.assets / self.CONFIG).read_text())
+
+    @staticmethod
+    def write_assets(asset_dir: Path, *, label_names: Sequence[str], metadata: dict,
+                     splits: Optional[str] = None, thresholds: Optional[dict] = None,
+                     extra: Optional[dict[str, str]] = None) -> None:
+        """Writes the assets of a version being exported (into its temporary folder).
+
+        Args:
+          splits: the `splits.csv` text (`admlc_tf.data.collection.splits_text`).
+          thresholds: the `thresholds.json` content (`admlc_tf.thresholds.choose` or `fixed`).
+          extra: more files, name -> text.
+        """
+        asset_dir.mkdir(exist_ok=True)
+        files = {ExportedPredictor.LABELS: "".join(f"{n}\n" for n in label_names),
+                 ExportedPredictor.CONFIG: json.dumps(metadata, indent=2) + "\n",
+                 **(extra or {})}
+        if splits is not None:
+            files[ExportedPredictor.SPLITS] = splits
+        if thresholds is not None:
+            files[ExportedPredictor.THRESHOLDS] = thresholds_lib.to_text(thresholds)
+        for name, text in files.items():
+            (asset_dir / name).write_text(text, encoding="utf-8")
+
+    # --- what the export takes -------------------------------------------------------------
+
+    @property
+    def input(self) -> str:
+        """What `serving_default` takes: "waveform", "image_bytes" or "features"."""
+        return self.metadata.get("input", "features")
+
+    @property
+    def splits_file(self) -> Optional[Path]:
+        """The run's `splits.csv`, or None when the export has none."""
+        path = self.assets / self.SPLITS
+        return path if path.is_file() else None
+
+    def backend_file(self, backend: str) -> Optional[Path]:
+        """The file a --backend runs (None: the SavedModel)."""
+        if backend not in self.BACKENDS:
+            raise AdmlcError(f"backend {backend} is not known: use {', '.join(self.BACKENDS)}")
+        name = self.BACKENDS[backend]
+        return None if name is None else self.path / name
+
+    def keras_model(self):
+        """The exported Keras predictor (for fine-tuning), or None in exports older than it."""
+        path = self.assets / self.KERAS
+        if not path.is_file():
+            return None
+        import keras
+
+        # The custom layers register themselves with Keras when their modules are imported.
+        from admlc_tf.predictors import cgrnn, crnn_attention  # noqa: F401
+
+        return keras.models.load_model(path, compile=False)
+
+    def thresholds(self, override: Optional[float] = None) -> tuple[np.ndarray, str]:
+        """The decision thresholds in label order and a one-line description of them: every
+        label at `override` when given, else `assets/thresholds.json`, else 0.5 (an export
+        written before it existed, or a features model)."""
+        names = self.label_names
+        if override is not None:
+            return (np.full(len(names), float(override)),
+                    f"{override:g} for every label (--threshold)")
+        path = self.assets / self.THRESHOLDS
+        if not path.is_file():
+            return (np.full(len(names), thresholds_lib.DEFAULT),
+                    f"{thresholds_lib.DEFAULT} for every label (the export has no "
+                    f"{self.ASSETS}/{self.THRESHOLDS})")
+        try:
+            saved = json.loads(path.read_text())
+            values = thresholds_lib.values(saved, names)
+        except (ValueError, KeyError, TypeError) as e:
+            raise AdmlcError(f"{path} cannot be read ({e!r}): re-export the model, or pass "
+                             "--threshold") from None
+        where = f"{self.ASSETS}/{self.THRESHOLDS}"
+        if saved.get("rule") is None:
+            return values, f"{where}: {saved.get('note', '')}"
+        return values, f"per label from {where} ({saved['note']})"
+
+    # --- the signatures -------------------------------------------------------------------
+
+    @functools.cached_property
+    def _loaded(self):
+        import tensorflow as tf
+
+        return tf.saved_model.load(str(self.path))
+
+    @property
+    def signature(self):
+        """The `features` signature."""
+        return self._loaded.signatures["features"]
+
+    @property
+    def serving_default(self):
+        return self._loaded.signatures["serving_default"]
+
+    @property
+    def segments(self):
+        """The `segments` signature; None in exports written before it (their serving_default
+        tags one segment)."""
+        return self._loaded.signatures.get("segments")
+
+    def __call__(self, features) -> dict:
+        """Runs the `features` signature on `[batch, ...]` features; returns its output dict."""
+        import tensorflow as tf
+
+        features = tf.convert_to_tensor(features, tf.float32)
+        expected = self.signature.structured_input_signature[1]["features"].shape
+        if not expected.is_compatible_with(features.shape):
+            raise AdmlcError(f"features of shape {features.shape.as_list()} do not fit {self.path}, "
+                             f"which takes {expected.as_list()}: compute the features with the "
+                             f"parameters in its {self.ASSETS}/{self.CONFIG}")
+        return self.signature(features=features)
+
+    def tag_waveforms(self, waveform) -> dict:
+        """Runs the audio `serving_default` on `[batch, samples]` mono waveforms."""
+        import tensorflow as tf
+
+        return self.serving_default(waveform=tf.convert_to_tensor(waveform, tf.float32))
+
+    def tag_image_bytes(self, encoded: Sequence[bytes]) -> np.ndarray:
+        """`[len(encoded), n_labels]` probabilities of the image `serving_default`."""
+        import tensorflow as tf
+
+        return self.serving_default(
+            image_bytes=tf.constant(list(encoded), dtype=tf.string))["probabilities"].numpy()
+
+    def segment_probabilities(self, segments):
+        """`[n, segment_samples]` segments -> `[n, n_labels]` probabilities, one per segment."""
+        import tensorflow as tf
+
+        segments = tf.convert_to_tensor(segments, tf.float32)
+        if self.segments is not None:
+            return self.segments(waveform=segments)["probabilities"][:, 0]
+        # One segment per row: the pooling over one segment returns it unchanged.
+        return self.serving_default(waveform=segments)["probabilities"]
