@@ -64,7 +64,8 @@ FLAGS = {
     "--critic-mode": ("loss", "critic_mode", str,
                       "what the critic sees and learns: paper (the paper's: soft predictions "
                       "vs 0/1 truth), bernoulli, threshold (0/1 predictions, straight-through), "
-                      "gumbel (relaxed samples) or value (it scores each pair's quality); "
+                      "gumbel (relaxed samples) or value (it scores each pair's quality; "
+                      "the default, except paper for the demo and --paper); "
                       "docs/results/critic.md says which helps where"),
     "--critic-temperature": ("loss", "critic_temperature", float,
                              "temperature of --critic-mode gumbel (default 0.5)"),
@@ -195,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(flag, type=str if kind in LIST_KINDS else kind, help=text,
                             default=argparse.SUPPRESS)
     parser.add_argument("--adversarial", dest="adversarial", action="store_true",
-                        default=argparse.SUPPRESS, help="train with the critic (ADMLC; default)")
+                        default=argparse.SUPPRESS, help="train with the critic (ADMLC; the default except with "
+                        "--data-dir audio, where no critic mode beat the plain model)")
     parser.add_argument("--no-adversarial", dest="adversarial", action="store_false",
                         default=argparse.SUPPRESS,
                         help="plain supervised baseline: same loop, no critic")

@@ -25,8 +25,8 @@ import numpy as np
 from admlc_tf.config import ExperimentConfig, ImageConfig, TrainerConfig
 from admlc_tf.data import collection as collections
 from admlc_tf.errors import AdmlcError
-from admlc_tf.recipes.vectors import (ProtocolRecipe, VectorData, VectorRecipe, paper_defaults,
-                                      train_count, validate_fitting)
+from admlc_tf.recipes.vectors import (ProtocolRecipe, VectorData, VectorRecipe, measured_critic,
+                                      paper_defaults, train_count, validate_fitting)
 
 
 def demo_config() -> ExperimentConfig:
@@ -167,7 +167,7 @@ class ImageRecipe(VectorRecipe):
         fc2 with ImageNet weights, the paper's setting) with data."""
         if paper:
             return paper_defaults("images")
-        return ExperimentConfig(task="images") if with_data else demo_config()
+        return measured_critic(ExperimentConfig(task="images") if with_data else demo_config())
 
     @staticmethod
     def export_name(config: ExperimentConfig) -> str:
