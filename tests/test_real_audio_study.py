@@ -4,7 +4,6 @@ two systems, then resumes with a third, checking that only the missing runs are 
 sounds, tiny models: the numbers mean nothing)."""
 
 import json
-<<<<<<< HEAD
 import math
 import os
 import subprocess
@@ -107,27 +106,6 @@ def test_tiny_screen_then_resume_trains_only_the_missing_runs(tmp_path):
     assert set(audio["runs"]) == set(audio["summary"]) == names
     for name, seconds in kept.items():  # the screened runs are kept as they were
         assert [r["seconds"] for r in audio["runs"][name]] == seconds
-=======
-
-import pytest
-
-from tests.helpers import run_script
-
-
-@pytest.mark.slow
-def test_tiny_study_writes_every_system_the_baseline_and_the_critic_cue(tmp_path):
-    """Catches a variant that is not run or mislabelled (augmentation on in the "no
-    augmentation" systems), a critic cue computed for plain runs, a missing baseline or scene
-    part, and AD - plain intervals that pair the wrong runs."""
-    out = tmp_path / "study"
-    result = run_script("benchmarks/real_audio_study.py", "--tiny", "--out", out,
-                        data_home=tmp_path / "home", timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
-    study = json.loads(out.with_suffix(".json").read_text())
-    audio = study["audio"]
-    systems = {f"{m}, {a}" for m in ("plain", "AD") for a in ("no augmentation", "augmentation")}
-    assert set(audio["runs"]) == systems
->>>>>>> house
     for name, runs in audio["runs"].items():
         assert [r["seed"] for r in runs] == [0, 1], name
         for run in runs:
