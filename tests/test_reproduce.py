@@ -211,11 +211,9 @@ def test_tiny_study_writes_every_system_measure_and_interval(tmp_path):
 
 
 def _tiny_realvec(out: Path, data_home: Path, models: str, *extra: str) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "benchmarks/reproduce.py", "--tiny", "--json", str(out), "--only",
-         "realvec", "--modes", "paper,value", "--models", models, *extra],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "ADMLC_DATA_HOME": str(data_home), "TF_CPP_MIN_LOG_LEVEL": "2"})
+    proc = run_script("benchmarks/reproduce.py", "--tiny", "--json", out, "--only", "realvec",
+                      "--modes", "paper,value", "--models", models, *extra, data_home=data_home,
+                      env={"TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text())
 
