@@ -89,6 +89,21 @@ def mean_eer_metric(labels: np.ndarray, probabilities: np.ndarray,
     return values
 
 
+def check_critic(loss) -> None:
+    """Refuses a critic mode, quality or temperature (`config.loss`) the trainer would not know,
+    with the flag to fix; the plain baseline never reads them."""
+    if not loss.adversarial:
+        return
+    if loss.critic_mode not in critic_modes.MODES:
+        raise AdmlcError(f"--critic-mode {loss.critic_mode} is not known: use one of "
+                         f"{', '.join(critic_modes.MODES)}")
+    if loss.critic_quality not in critic_modes.QUALITIES:
+        raise AdmlcError(f"loss.critic_quality {loss.critic_quality} is not known: use one "
+                         f"of {', '.join(critic_modes.QUALITIES)}")
+    if loss.critic_mode == "gumbel" and not loss.critic_temperature > 0:
+        raise AdmlcError(f"--critic-temperature {loss.critic_temperature} must be above 0")
+
+
 def check_precision(precision: str) -> None:
     """Refuses a `TrainerConfig.precision` Keras would not know, with the flag to fix."""
     if precision not in PRECISIONS:
@@ -155,14 +170,7 @@ class Trainer:
         train = config.trainer
         check_precision(train.precision)
         loss = config.loss
-        if loss.adversarial and loss.critic_mode not in critic_modes.MODES:
-            raise AdmlcError(f"--critic-mode {loss.critic_mode} is not known: use one of "
-                             f"{', '.join(critic_modes.MODES)}")
-        if loss.adversarial and loss.critic_quality not in critic_modes.QUALITIES:
-            raise AdmlcError(f"loss.critic_quality {loss.critic_quality} is not known: use one "
-                             f"of {', '.join(critic_modes.QUALITIES)}")
-        if loss.adversarial and loss.critic_mode == "gumbel" and not loss.critic_temperature > 0:
-            raise AdmlcError(f"--critic-temperature {loss.critic_temperature} must be above 0")
+        check_critic(loss)
         if train.optimizer not in OPTIMIZERS:
             raise AdmlcError(f"trainer.optimizer {train.optimizer} is not known: use one of "
                              f"{', '.join(OPTIMIZERS)}")

@@ -371,3 +371,16 @@ def test_every_step_is_keyed_by_the_run_seed_and_k(tmp_path):
     spied(make_trainer(config(1), run_dir=tmp_path)).fit(rows, verbose=False)
     spied(make_trainer(config(2), run_dir=tmp_path)).fit(rows, verbose=False)  # resumes at 3
     assert seen == [(9, k) for k in range(1, 7)]
+
+
+# Catches: an unknown mode found only after the data is prepared (a half-made run folder) or
+# shown as a traceback.
+@pytest.mark.slow
+def test_train_py_refuses_an_unknown_mode_before_writing_anything(tmp_path):
+    from tests.helpers import run_script
+
+    proc = run_script("train.py", "--critic-mode", "sharp", "--out", tmp_path / "run",
+                      data_home=tmp_path / "home", timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--critic-mode sharp is not known: use one of paper" in proc.stderr.splitlines()[-1]
+    assert not (tmp_path / "run").exists() and not (tmp_path / "home").exists()

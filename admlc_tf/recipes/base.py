@@ -116,8 +116,9 @@ def run_recipe(config: ExperimentConfig, recipe: Recipe, *, verbose: bool = True
       build_predictor: your own predictor instead of `config.model`: called with the prepared
         data, it returns a Keras model (logits out) or a `PredictorSpec`.
     """
-    from admlc_tf.trainer import cluster_from_environment, is_chief, make_strategy
+    from admlc_tf.trainer import check_critic, cluster_from_environment, is_chief, make_strategy
 
+    check_critic(config.loss)  # before any data is prepared
     recipe.validate(config)
     if not recipe.multi_worker and (config.runtime.strategy == "multi-worker" or (
             config.runtime.strategy == "auto" and cluster_from_environment())):
