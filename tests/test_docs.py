@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO
+
 MODULE_MAP = REPO / "docs" / "reference" / "modules.md"
 
 # The python-skip blocks, per file: each needs a running TF Serving and a user's file.

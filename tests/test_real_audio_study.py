@@ -5,17 +5,13 @@ sounds, tiny models: the numbers mean nothing)."""
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from benchmarks import real_audio_study as study
 from benchmarks import reproduce
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import run_script
 
 
 def _run(seed, eer):
@@ -75,11 +71,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, says):
 
 
 def _tiny(out: Path, *extra: str) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "benchmarks/real_audio_study.py", "--tiny", "--losses", "ce",
-         "--arms", "none", "--modes", "paper,value", "--out", str(out), *extra],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    proc = run_script("benchmarks/real_audio_study.py", "--tiny", "--losses", "ce", "--arms",
+                      "none", "--modes", "paper,value", "--out", out, *extra,
+                      env={"TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.with_suffix(".json").read_text())
 
