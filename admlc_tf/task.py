@@ -19,7 +19,10 @@ from admlc_tf.losses import score_cross_entropy
 from admlc_tf.predictors.spec import PredictorSpec
 
 
-def _average(per_example: tf.Tensor, global_batch_size: int) -> tf.Tensor:
+def global_batch_mean(per_example: tf.Tensor, global_batch_size: int) -> tf.Tensor:
+    """`[local_batch]` (or `[local_batch, 1]`) per-example values -> a scalar: their sum over
+    this replica divided by the global batch, this replica's share of the global-batch mean
+    (summed over replicas it is the mean, see the module docstring)."""
     return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
 
 
@@ -59,15 +62,18 @@ def _regularization(model: keras.Model, added_losses) -> tf.Tensor:
     return tf.nn.scale_regularization_loss(tf.add_n([tf.cast(l, tf.float32) for l in terms]))
 
 
-def _gradients(tape, optimizer, loss, variables) -> list:
+def scaled_gradients(tape, optimizer, loss, variables) -> list:
+    """The gradients of the scalar `loss` for `variables` (one tensor of each variable's shape,
+    None where it does not depend on them), scaled as `optimizer` expects them."""
     # d(scale * loss) = scale * d(loss): `scale_loss` is the identity except for a
     # LossScaleOptimizer (mixed_float16), whose apply_gradients divides the scale out again.
     scale = optimizer.scale_loss(tf.ones_like(loss))
     return tape.gradient(loss, variables, output_gradients=scale)
 
 
-def _apply(optimizer, gradients, variables) -> tf.Tensor:
-    """Applies the gradients; returns how many of their entries are NaN or inf (a float)."""
+def apply_gradients(optimizer, gradients, variables) -> tf.Tensor:
+    """Applies `gradients` (from `scaled_gradients`, one per variable) with `optimizer`; returns
+    a scalar float: how many of their entries are NaN or inf."""
     optimizer.apply_gradients(zip(gradients, variables))
     if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         # Overflowing scaled gradients are routine there: the optimizer skips that update and
@@ -162,7 +168,7 @@ class AdmlcTask:
             (outputs, per_example), added = _call(  # [local_batch, ...], [local_batch]
                 self.spec.trained_model, lambda: self.spec.forward(x, y, training=True))
             y_hat = self.spec.probabilities(outputs)  # [local_batch, n_labels]
-            sup_loss = _average(per_example, self.batch_size)
+            sup_loss = global_batch_mean(per_example, self.batch_size)
             loss = sup_loss + _regularization(self.spec.trained_model, added)
             if self.adversarial:
                 # Differentiable with respect to y_hat in every mode (straight-through for the
@@ -170,15 +176,15 @@ class AdmlcTask:
                 y_hat = self._view(y_hat, seed)
                 # The critic is frozen here: training=False, and only predictor variables move.
                 s_pred = self._critic_logits(x, y_hat, training=False)  # [local_batch]
-                adv_loss = _average(score_cross_entropy(s_pred, 1.0), self.batch_size)
+                adv_loss = global_batch_mean(score_cross_entropy(s_pred, 1.0), self.batch_size)
                 loss = loss + self.lam * adv_loss
         variables = self.spec.trained_model.trainable_variables
-        gradients = _gradients(tape, self.predictor_optimizer, loss, variables)
-        nonfinite = _apply(self.predictor_optimizer, gradients, variables)
+        gradients = scaled_gradients(tape, self.predictor_optimizer, loss, variables)
+        nonfinite = apply_gradients(self.predictor_optimizer, gradients, variables)
         logs = {"loss": loss, "sup_loss": sup_loss, "nonfinite_gradients": nonfinite}
         if self.adversarial:
             logs["adv_loss"] = adv_loss
-            logs["critic_score_pred"] = _average(tf.sigmoid(s_pred), self.batch_size)
+            logs["critic_score_pred"] = global_batch_mean(tf.sigmoid(s_pred), self.batch_size)
         return logs, tf.stop_gradient(y_hat)
 
     def critic_step(self, x: tf.Tensor, y_hat: tf.Tensor, x_gt: tf.Tensor, y_gt: tf.Tensor,
@@ -204,15 +210,15 @@ class AdmlcTask:
             # Each pass's own add_loss terms: both count.
             s_pred, added_pred = self._critic_call(x, y_hat)
             s_gt, added_gt = self._critic_call(x_gt, y_gt)
-            loss = (_average(score_cross_entropy(s_pred, 0.0), self.batch_size)
-                    + _average(score_cross_entropy(s_gt, 1.0), self.critic_batch)
+            loss = (global_batch_mean(score_cross_entropy(s_pred, 0.0), self.batch_size)
+                    + global_batch_mean(score_cross_entropy(s_gt, 1.0), self.critic_batch)
                     + _regularization(self.critic, added_pred + added_gt))
         variables = self.critic.trainable_variables
-        gradients = _gradients(tape, self.critic_optimizer, loss, variables)
-        nonfinite = _apply(self.critic_optimizer, gradients, variables)
+        gradients = scaled_gradients(tape, self.critic_optimizer, loss, variables)
+        nonfinite = apply_gradients(self.critic_optimizer, gradients, variables)
         return {"critic_loss": loss, "nonfinite_gradients": nonfinite,
-                "critic_score_pred": _average(tf.sigmoid(s_pred), self.batch_size),
-                "critic_score_gt": _average(tf.sigmoid(s_gt), self.critic_batch)}
+                "critic_score_pred": global_batch_mean(tf.sigmoid(s_pred), self.batch_size),
+                "critic_score_gt": global_batch_mean(tf.sigmoid(s_gt), self.critic_batch)}
 
     def _value_critic_step(self, x, y, y_hat, x_gt, y_gt, seed):
         """The value critic's update: regress q(v, truth) for ground truth (q = 1), the
@@ -239,16 +245,16 @@ class AdmlcTask:
                 s, terms = self._critic_call(inputs, labels)
                 scores.append(s)
                 added += terms
-            loss = tf.add_n([_average(score_cross_entropy(s, t), n)
+            loss = tf.add_n([global_batch_mean(score_cross_entropy(s, t), n)
                              for s, (_, _, t, n) in zip(scores, pairs)])
             loss = loss + _regularization(self.critic, added)
         variables = self.critic.trainable_variables
-        gradients = _gradients(tape, self.critic_optimizer, loss, variables)
-        nonfinite = _apply(self.critic_optimizer, gradients, variables)
+        gradients = scaled_gradients(tape, self.critic_optimizer, loss, variables)
+        nonfinite = apply_gradients(self.critic_optimizer, gradients, variables)
         return {"critic_loss": loss, "nonfinite_gradients": nonfinite,
-                "critic_score_pred": _average(tf.sigmoid(scores[1]), self.batch_size),
-                "critic_score_gt": _average(tf.sigmoid(scores[0]), self.critic_batch),
-                "critic_target_pred": _average(pairs[1][2], self.batch_size)}
+                "critic_score_pred": global_batch_mean(tf.sigmoid(scores[1]), self.batch_size),
+                "critic_score_gt": global_batch_mean(tf.sigmoid(scores[0]), self.critic_batch),
+                "critic_target_pred": global_batch_mean(pairs[1][2], self.batch_size)}
 
     def adversarial_step(self, x: tf.Tensor, y: tf.Tensor, x_gt: tf.Tensor, y_gt: tf.Tensor,
                          seed: Optional[tf.Tensor] = None):
@@ -339,24 +345,26 @@ class AdmlcTask:
             s_other, added_other = self._critic_call(x, other)
             s_perturbed, added_perturbed = self._critic_call(x, perturbed)
             added = added + added_other + added_perturbed
-            loss = (_average(score_cross_entropy(s_true, 1.0), self.critic_batch)
-                    + 0.5 * _average(score_cross_entropy(s_other, t_other), self.critic_batch)
-                    + 0.5 * _average(score_cross_entropy(s_perturbed, t_perturbed),
-                                     self.critic_batch))
+            loss = (global_batch_mean(score_cross_entropy(s_true, 1.0), self.critic_batch)
+                    + 0.5 * global_batch_mean(score_cross_entropy(s_other, t_other),
+                                              self.critic_batch)
+                    + 0.5 * global_batch_mean(score_cross_entropy(s_perturbed, t_perturbed),
+                                              self.critic_batch))
             if value:
                 smoothed = critic_modes.smoothed_truth(y, seed, self.critic_batch)
                 s_smooth, added_smooth = self._critic_call(x, smoothed)
                 added = added + added_smooth
-                loss = loss + 0.5 * _average(score_cross_entropy(
+                loss = loss + 0.5 * global_batch_mean(score_cross_entropy(
                     s_smooth, critic_modes.quality(self.quality, smoothed, y)), self.critic_batch)
             loss = loss + _regularization(self.critic, added)
         variables = self.critic.trainable_variables
-        gradients = _gradients(tape, self.critic_optimizer, loss, variables)
-        nonfinite = _apply(self.critic_optimizer, gradients, variables)
+        gradients = scaled_gradients(tape, self.critic_optimizer, loss, variables)
+        nonfinite = apply_gradients(self.critic_optimizer, gradients, variables)
         s_incompatible = tf.sigmoid(tf.concat([s_other, s_perturbed], axis=0))
         return {"pretrain_loss": loss, "nonfinite_gradients": nonfinite,
-                "critic_score_gt": _average(tf.sigmoid(s_true), self.critic_batch),
-                "critic_score_incompatible": _average(s_incompatible, 2 * self.critic_batch)}
+                "critic_score_gt": global_batch_mean(tf.sigmoid(s_true), self.critic_batch),
+                "critic_score_incompatible": global_batch_mean(s_incompatible,
+                                                               2 * self.critic_batch)}
 
     def predict_step(self, x: tf.Tensor) -> tf.Tensor:
         """`[batch, ...] -> [batch, n_labels]` probabilities, inference mode."""

@@ -140,7 +140,9 @@ def _optimizer(kind: str, learning_rate: float, precision: str) -> keras.optimiz
     return optimizer
 
 
-def _sum(strategy: tf.distribute.Strategy, logs: dict) -> dict:
+def sum_over_replicas(strategy: tf.distribute.Strategy, logs: dict) -> dict:
+    """Per-replica scalars (each already divided by the global batch, see `task`) -> their
+    sum over replicas: the global-batch values, one scalar tensor per key."""
     return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in logs.items()}
 
 
@@ -241,12 +243,12 @@ class Trainer:
         @tf.function
         def predictor_step(x, y, seed=None):
             logs, _ = strategy.run(task.predictor_step, args=(x, y, self._seed(seed)))
-            return _sum(strategy, logs)
+            return sum_over_replicas(strategy, logs)
 
         @tf.function
         def adversarial_step(x, y, x_gt, y_gt, seed=None):
-            return _sum(strategy, strategy.run(task.adversarial_step,
-                                               args=(x, y, x_gt, y_gt, self._seed(seed))))
+            return sum_over_replicas(strategy, strategy.run(
+                task.adversarial_step, args=(x, y, x_gt, y_gt, self._seed(seed))))
 
         self.predictor_step = predictor_step
         self.adversarial_step = adversarial_step
@@ -266,7 +268,8 @@ class Trainer:
 
         @tf.function
         def critic_pretrain_step(x, y, seed):
-            return _sum(strategy, strategy.run(task.critic_pretrain_step, args=(x, y, seed)))
+            return sum_over_replicas(strategy, strategy.run(task.critic_pretrain_step,
+                                                            args=(x, y, seed)))
 
         @tf.function(reduce_retracing=True)  # the last batch of a split is shorter
         def predict_step(x):

@@ -47,23 +47,24 @@ def _variant_steps(trainer, variant: str):
     import tensorflow as tf
 
     from admlc_tf.losses import score_cross_entropy
-    from admlc_tf.task import _apply, _average, _gradients
-    from admlc_tf.trainer import _sum
+    from admlc_tf.task import apply_gradients, global_batch_mean, scaled_gradients
+    from admlc_tf.trainer import sum_over_replicas
 
     strategy, task = trainer.strategy, trainer.task
     if variant in ("one_graph", "one_graph_pooling_critic", "one_graph_mixed_bfloat16",
                    "one_graph_mixed_float16"):
         return trainer.adversarial_step
     if variant == "eager":
-        return lambda x, y, xg, yg: _sum(strategy, strategy.run(task.adversarial_step,
-                                                                args=(x, y, xg, yg)))
+        return lambda x, y, xg, yg: sum_over_replicas(
+            strategy, strategy.run(task.adversarial_step, args=(x, y, xg, yg)))
     if variant == "two_graphs":
         predictor = tf.function(lambda x, y: strategy.run(task.predictor_step, args=(x, y)))
-        critic = tf.function(lambda *a: _sum(strategy, strategy.run(task.critic_step, args=a)))
+        critic = tf.function(lambda *a: sum_over_replicas(
+            strategy, strategy.run(task.critic_step, args=a)))
 
         def two(x, y, xg, yg):
             logs, y_hat = predictor(x, y)
-            return {**_sum(strategy, logs), **critic(x, y_hat, xg, yg)}
+            return {**sum_over_replicas(strategy, logs), **critic(x, y_hat, xg, yg)}
         return two
     if variant == "one_graph_shared_critic_pass":
         def shared(x, y, xg, yg):
@@ -74,19 +75,20 @@ def _variant_steps(trainer, variant: str):
                 scores = task._critic_logits(tf.concat([x, xg], 0), tf.concat([y_hat, yg], 0),
                                              training=True)
                 s_pred, s_gt = scores[:local], scores[local:]
-                loss = (_average(per_example, task.batch_size) + task.lam
-                        * _average(score_cross_entropy(s_pred, 1.0), task.batch_size))
-                critic_loss = (_average(score_cross_entropy(s_pred, 0.0), task.batch_size)
-                               + _average(score_cross_entropy(s_gt, 1.0), task.critic_batch))
+                loss = (global_batch_mean(per_example, task.batch_size) + task.lam
+                        * global_batch_mean(score_cross_entropy(s_pred, 1.0), task.batch_size))
+                critic_loss = (
+                    global_batch_mean(score_cross_entropy(s_pred, 0.0), task.batch_size)
+                    + global_batch_mean(score_cross_entropy(s_gt, 1.0), task.critic_batch))
             pv = task.spec.trained_model.trainable_variables
             cv = task.critic.trainable_variables
-            pg = _gradients(tape, task.predictor_optimizer, loss, pv)
-            cg = _gradients(tape, task.critic_optimizer, critic_loss, cv)
+            pg = scaled_gradients(tape, task.predictor_optimizer, loss, pv)
+            cg = scaled_gradients(tape, task.critic_optimizer, critic_loss, cv)
             del tape
             return {"loss": loss, "critic_loss": critic_loss,
-                    "nonfinite_gradients": _apply(task.predictor_optimizer, pg, pv)
-                    + _apply(task.critic_optimizer, cg, cv)}
-        return tf.function(lambda *a: _sum(strategy, strategy.run(shared, args=a)))
+                    "nonfinite_gradients": apply_gradients(task.predictor_optimizer, pg, pv)
+                    + apply_gradients(task.critic_optimizer, cg, cv)}
+        return tf.function(lambda *a: sum_over_replicas(strategy, strategy.run(shared, args=a)))
     if variant == "one_graph_xla":
         # Only the critic is compiled: the CGRNN's synchronized batch norm all-reduces across
         # replicas, which XLA cannot compile inside `strategy.run`. The critic is the part the
@@ -95,8 +97,8 @@ def _variant_steps(trainer, variant: str):
             {"features": features, "labels": labels}, training=training), jit_compile=True)
         xla_task = copy.copy(task)
         xla_task._critic_logits = lambda x, labels, training: compiled(x, labels, training)[:, 0]
-        return tf.function(lambda *a: _sum(strategy, strategy.run(xla_task.adversarial_step,
-                                                                  args=a)))
+        return tf.function(lambda *a: sum_over_replicas(
+            strategy, strategy.run(xla_task.adversarial_step, args=a)))
     raise ValueError(variant)
 
 
