@@ -17,10 +17,11 @@ import json
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+if not __package__:  # `python benchmarks/critic_summary.py`: siblings as `benchmarks.*`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reproduce import compare, mean_std  # noqa: E402
+from benchmarks.common import HERE  # noqa: E402
+from benchmarks.reproduce import compare, mean_std  # noqa: E402
 
 MEASURES = ("mean_eer", "mean_auc", "map", "ranking_loss")
 

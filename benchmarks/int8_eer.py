@@ -14,19 +14,18 @@ form and the change in mean EER are printed and written to `--json`. Reads CHiME
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+if not __package__:  # `python benchmarks/int8_eer.py`: siblings as `benchmarks.*`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+
+from benchmarks.common import HERE, stamp, write_json  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -34,14 +33,13 @@ def main(argv=None) -> int:
     parser.add_argument("--model", required=True, help="an export written with --tflite")
     parser.add_argument("--split", default="evaluation",
                         help="CHiME-Home split: evaluation (default), development or fold-K")
-    parser.add_argument("--json", default=str(REPO / "benchmarks" / "int8_eer.json"))
+    parser.add_argument("--json", default=str(HERE / "int8_eer.json"))
     args = parser.parse_args(argv)
 
     from admlc_tf.config import ExperimentConfig
     from admlc_tf.data import chime_home
     from admlc_tf.data.demo import ensure_demo_dataset
     from admlc_tf.export import ExportedPredictor
-    from admlc_tf.files import write_json_atomic
     from admlc_tf.inference import segment_predictor
     from admlc_tf.metrics import eer_report
     from admlc_tf.serving.streaming import tag_stream
@@ -53,8 +51,8 @@ def main(argv=None) -> int:
              if chime_home.in_split(c, args.split)]
     labels = np.stack([c.labels for c in clips])
     serving = model.metadata["serving"]
-    report = {"model": args.model, "split": args.split, "n_clips": len(clips),
-              "date": datetime.date.today().isoformat(), "forms": {}}
+    report = {**stamp("int8_eer.py", argv), "model": args.model, "split": args.split,
+              "n_clips": len(clips), "forms": {}}
     for form in ("savedmodel", "tflite", "tflite-int8"):
         predict = segment_predictor(model, form)
         start = time.perf_counter()
@@ -77,7 +75,7 @@ def main(argv=None) -> int:
         print(f"{form:12s} mean EER {values['mean_eer']:.4f}"
               + (f" (change {change:+.4f}, max |score diff| {values['max_abs_score_diff']:.4f})"
                  if change is not None else "") + f", {values['seconds']:.0f} s")
-    write_json_atomic(args.json, report)
+    write_json(args.json, report)
     return 0
 
 

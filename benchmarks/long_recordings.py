@@ -30,36 +30,29 @@ and `--markdown` (default benchmarks/long_recordings.md), with the machine and t
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-for path in (REPO, REPO / "benchmarks"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+if not __package__:  # `python benchmarks/long_recordings.py`: siblings as `benchmarks.*`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from benchmarks import run as bench  # noqa: E402
+from benchmarks.common import (HERE, finish, in_child, logger, sections, stamp,  # noqa: E402
+                               status_kb, write_json, write_text)
+
 SCHEMA_VERSION = 1
+SECTIONS = ("long", "latency")
 WHOLE_FILE_LIMIT_MINUTES = {"tiny": 1.0, "demo": 10.0, "paper": 1.0}  # fits in memory
 
 
-def log(message: str) -> None:
-    print(f"[long {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def _status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return -1
+log = logger("long")
 
 
 def write_recording(path: Path, minutes: float, seed: int = 0, rate: int = 16000) -> Path:
@@ -82,7 +75,6 @@ def write_recording(path: Path, minutes: float, seed: int = 0, rate: int = 16000
 def export_model(size: str, workdir: Path, tflite: bool = False) -> Path:
     import keras
 
-    import run as bench
     from admlc_tf.config import FeatureConfig
     from admlc_tf.data.chime_home import LABELS
     from admlc_tf.export import export_predictor
@@ -126,15 +118,15 @@ def long_child(spec: dict) -> dict:
 
     tag = streamed if spec["mode"] == "streamed" else whole
     tag(spec["warmup"])  # tracing and thread pools, on a short file
-    before = _status_kb("VmRSS")
+    before = status_kb("VmRSS")
     start = time.perf_counter()
     probabilities, samples = tag(spec["recording"])
     elapsed = time.perf_counter() - start
     assert np.all(np.isfinite(probabilities))
     return {"seconds": elapsed, "audio_seconds": samples / 16000,
             "rtf": elapsed / (samples / 16000), "rss_before_mb": before / 1024,
-            "peak_rss_mb": _status_kb("VmHWM") / 1024,
-            "growth_mb": (_status_kb("VmHWM") - before) / 1024}
+            "peak_rss_mb": status_kb("VmHWM") / 1024,
+            "growth_mb": (status_kb("VmHWM") - before) / 1024}
 
 
 def latency_child(spec: dict) -> dict:
@@ -143,7 +135,6 @@ def latency_child(spec: dict) -> dict:
 
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    import run as bench
     from admlc_tf.export import ExportedPredictor
     from admlc_tf.inference import TFLiteSegments
 
@@ -186,15 +177,8 @@ def latency_child(spec: dict) -> dict:
             for name, t in times.items()}
 
 
-def in_child(kind: str, spec: dict) -> dict:
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), f"--{kind}-child",
-                           json.dumps(spec)], capture_output=True, text=True,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    if proc.returncode != 0:
-        tail = [line for line in proc.stderr.splitlines() if line.strip()][-12:]
-        raise RuntimeError(f"the {kind} subprocess failed (exit {proc.returncode}): "
-                           + " | ".join(tail))
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def _in_child(kind: str, spec: dict) -> dict:
+    return in_child("benchmarks.long_recordings", f"--{kind}-child", spec)
 
 
 # ------------------------------------------------------------------------------------------
@@ -215,7 +199,7 @@ def bench_long(sizes, minutes, batch_size: int, workdir: Path) -> dict:
                 if mode == "whole_file" and m > WHOLE_FILE_LIMIT_MINUTES[size]:
                     continue
                 log(f"long/{size}: {m:g} min, {mode}")
-                result = in_child("long", {"model": str(model), "recording": str(recordings[m]),
+                result = _in_child("long", {"model": str(model), "recording": str(recordings[m]),
                                            "warmup": str(warmup), "mode": mode,
                                            "batch_size": batch_size})
                 results[f"{size}/{m:g}min/{mode}"] = {"size": size, "minutes": m, "mode": mode,
@@ -226,14 +210,12 @@ def bench_long(sizes, minutes, batch_size: int, workdir: Path) -> dict:
 
 
 def bench_latency(size: str, calls: int, rounds: int, workdir: Path) -> dict:
-    import run as bench
-
     log(f"latency/{size}: exporting with TFLite")
     model = export_model(size, workdir, tflite=True)
     frames, bands = bench.feature_shape()
     flops = bench.cgrnn_flops(bench.experiment_config(size).predictor, frames, bands, 7)
     log(f"latency/{size}: {calls} calls per form in {rounds} rounds")
-    forms = in_child("latency", {"model": str(model), "calls": calls, "rounds": rounds})
+    forms = _in_child("latency", {"model": str(model), "calls": calls, "rounds": rounds})
     rate = bench.matmul_gflops()
     sizes = {name: (model / name).stat().st_size / 2 ** 20
              for name in ("model.tflite", "model_int8.tflite")}
@@ -289,18 +271,13 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=16, help="segments per model call")
     parser.add_argument("--calls", type=int, default=0,
                         help="latency: calls per form (default 300; tiny 10)")
-    parser.add_argument("--json", default=str(REPO / "benchmarks" / "long_recordings.json"))
-    parser.add_argument("--markdown", default=str(REPO / "benchmarks" / "long_recordings.md"))
+    parser.add_argument("--json", default=str(HERE / "long_recordings.json"))
+    parser.add_argument("--markdown", default=str(HERE / "long_recordings.md"))
     parser.add_argument("--long-child", help=argparse.SUPPRESS)
     parser.add_argument("--latency-child", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    args = parser.parse_args(argv)
+    args.only = sections(parser, args.only, SECTIONS)
+    return args
 
 
 def main(argv=None) -> int:
@@ -311,23 +288,18 @@ def main(argv=None) -> int:
     if args.latency_child:
         print(json.dumps(latency_child(json.loads(args.latency_child))))
         return 0
-    import run as bench
-
     minutes = [float(m) for m in (args.minutes or ("0.25,0.5" if args.tiny else "1,10,60"))
                .split(",")]
     sizes = (args.sizes or ("tiny" if args.tiny else "demo,paper")).split(",")
     calls = args.calls or (10 if args.tiny else 300)
-    report = {"schema": SCHEMA_VERSION,
-              "command": " ".join(["python benchmarks/long_recordings.py",
-                                   *(argv if argv is not None else sys.argv[1:])]),
-              "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-              "tiny": args.tiny, "machine": bench.machine_info(), "results": {}}
+    report = {"schema": SCHEMA_VERSION, **stamp("long_recordings.py", argv), "tiny": args.tiny,
+              "results": {}}
     jobs = {"long": lambda w: bench_long(sizes, minutes, args.batch_size, w),
             "latency": lambda w: bench_latency("tiny" if args.tiny else "paper", calls,
                                                2 if args.tiny else 5, w)}
     failed = []
     for name, job in jobs.items():
-        if name not in args.only.split(","):
+        if name not in args.only:
             continue
         start = time.time()
         try:
@@ -338,11 +310,11 @@ def main(argv=None) -> int:
             report["results"][name] = {"error": f"{type(e).__name__}: {e}"}
             failed.append(name)
         report["results"][name]["seconds"] = round(time.time() - start, 1)
-    report["machine"]["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
+    finish(report)
     report["table"] = format_table(report)
     print(report["table"])
-    _write_atomic(Path(args.json), json.dumps(report, indent=2) + "\n")
-    _write_atomic(Path(args.markdown), f"<!-- {report['command']} -->\n\n{report['table']}\n")
+    write_json(args.json, report)
+    write_text(args.markdown, f"<!-- {report['command']} -->\n\n{report['table']}\n")
     log(f"wrote {args.json} and {args.markdown}")
     return 1 if failed else 0
 

@@ -57,16 +57,17 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+if not __package__:  # `python benchmarks/real_audio_study.py`: siblings as `benchmarks.*`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import numpy as np  # noqa: E402
 
-import real_audio  # noqa: E402
-from reproduce import (_cell_difference, apply_mode, compare, light_mode,  # noqa: E402
-                       mean_std, measures, parse_modes, system_names)
-from run import machine_info  # noqa: E402
+from benchmarks import real_audio  # noqa: E402
+from benchmarks.common import (HERE, code_commit, command_line, stamp,  # noqa: E402
+                               write_json, write_text)
+from benchmarks.reproduce import (_cell_difference, apply_mode, compare,  # noqa: E402
+                                  light_mode, mean_std, measures, parse_modes, system_names)
 
 DEFAULT_SEEDS = 5
 LOSSES = ("ce", "warp")
@@ -271,7 +272,7 @@ def difference_table(diffs: dict) -> list[str]:
 def audio_markdown(result: dict) -> list[str]:
     part = result["audio"]
     lines = [f"## Real recordings: critic modes (`benchmarks/real_audio_study.py`, "
-             f"{result['date']})", "",
+             f"{result.get('started', result.get('date', ''))[:10]})", "",
              f"Machine: {result['machine']['cpu_model']}, {result['machine']['usable_cores']} "
              f"usable cores; TensorFlow {result['machine']['tensorflow']}. Seeds "
              f"{result['seeds']}; {result['minutes']:.0f} min of training in all"
@@ -437,15 +438,12 @@ class Study:
         self.save()
 
     def save(self) -> None:
-        from admlc_tf.files import write_json_atomic, write_text_atomic
-
         if "audio" in self.result:
             refresh_audio(self.result["audio"])
         if "scene" in self.result:
             refresh_scene(self.result["scene"])
-        self.stem.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.stem.with_suffix(".json"), self.result)
-        write_text_atomic(self.stem.with_suffix(".md"), markdown(self.result))
+        write_json(self.stem.with_suffix(".json"), self.result)
+        write_text(self.stem.with_suffix(".md"), markdown(self.result))
 
 
 def audio_part(study: Study, args, seeds: Sequence[int], modes: Sequence[str],
@@ -495,17 +493,6 @@ def audio_part(study: Study, args, seeds: Sequence[int], modes: Sequence[str],
                                                 if v is not None]))},
             "map": {"mean": test["map"]}, "C": baseline["runs"][0]["C"]}
         study.save()
-
-
-def code_commit() -> Optional[str]:
-    """The checkout's commit (a resumed study may mix the runs of several)."""
-    import subprocess
-
-    try:
-        return subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=10).stdout.strip() or None
-    except (OSError, subprocess.TimeoutExpired):
-        return None
 
 
 def settings_of(args) -> dict:
@@ -567,7 +554,6 @@ def main(argv=None) -> int:
 
 def _main(argv) -> int:
     from admlc_tf.errors import AdmlcError
-    from admlc_tf.files import write_text_atomic
 
     args = parse_args(argv)
     stem = Path(args.out) if args.out else HERE / ("critic_study_tiny" if args.tiny
@@ -583,7 +569,7 @@ def _main(argv) -> int:
             raise UsageError(f"{json_path} is not a readable study JSON ({e}): pass another "
                              "--out") from None
     if args.report_only:
-        write_text_atomic(stem.with_suffix(".md"), markdown(previous))
+        write_text(stem.with_suffix(".md"), markdown(previous))
         print(markdown(previous))
         return 0
     modes = parse_modes(args.modes, UsageError)
@@ -607,12 +593,10 @@ def _main(argv) -> int:
         result = previous
         result["seeds"] = sorted(set(result["seeds"]) | set(seeds))
     else:
-        result = {"date": datetime.date.today().isoformat(), "machine": machine_info(),
-                  "tiny": args.tiny, "seeds": seeds, "settings": settings, "minutes": 0.0,
-                  "trained_runs": 0}
+        result = {**stamp("real_audio_study.py", argv), "tiny": args.tiny, "seeds": seeds,
+                  "settings": settings, "minutes": 0.0, "trained_runs": 0}
     result["complete"] = False
-    result["command"] = " ".join(["python benchmarks/real_audio_study.py",
-                                  *(sys.argv[1:] if argv is None else argv)])
+    result["command"] = command_line("real_audio_study.py", argv)
     n_systems = len([s for s in system_names(modes) if only is None or s in only])
     planned = len(seeds) * n_systems * (
         (len(args.losses) * len(args.arms) if args.part != "scene" else 0)

@@ -82,7 +82,6 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import datetime
 import gc
 import hashlib
 import io
@@ -90,7 +89,6 @@ import json
 import math
 import os
 import pickle
-import platform
 import subprocess
 import sys
 import tempfile
@@ -100,12 +98,14 @@ import zipfile
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+if not __package__:  # `python benchmarks/reproduce.py`: siblings as `benchmarks.*`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+
+from benchmarks.common import (HERE, finish, logger, sections, stamp, write_json,  # noqa: E402
+                               write_text)
 
 warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
 
@@ -153,10 +153,7 @@ SENSITIVITY_MEASURES = ("mean_eer", "mean_auc", "map", "ranking_loss", "micro_f1
 _START = time.time()
 
 
-def log(message: str) -> None:
-    elapsed = time.time() - _START
-    print(f"[reproduce {time.strftime('%H:%M:%S')} +{int(elapsed // 60):02d}:"
-          f"{int(elapsed % 60):02d}] {message}", file=sys.stderr, flush=True)
+log = logger("reproduce", since=_START)
 
 
 class StudyError(Exception):
@@ -724,21 +721,7 @@ class Study:
         self.total -= count
 
     def save(self) -> None:
-        write_json_atomic(self.json_path, self.report)
-
-
-def write_json_atomic(path: Path, value: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(value, indent=1, allow_nan=False) + "\n")
-    os.replace(tmp, path)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+        write_json(self.json_path, self.report)
 
 
 def audio_study(study: Study, plan: Plan, data) -> dict:
@@ -780,10 +763,9 @@ def modes_study(study: Study, plan: Plan, data: SceneData, section: str) -> dict
 
 
 def _real_audio():
-    """`benchmarks/real_audio.py`, the real-recording benchmark (imported on first use)."""
-    if str(Path(__file__).resolve().parent) not in sys.path:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import real_audio
+    """`benchmarks/real_audio.py`, the real-recording benchmark (imported on first use: it
+    loads soundfile and the CLI, which the other sections do not need)."""
+    from benchmarks import real_audio
 
     return real_audio
 
@@ -1016,25 +998,6 @@ def format_markdown(report: dict) -> str:
 # ------------------------------------------------------------------------------------------
 
 
-def machine_info() -> dict:
-    import keras
-    import tensorflow as tf
-
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu_model": model, "cpu_count": os.cpu_count(), "usable_cores": usable,
-            "platform": platform.platform(), "python": platform.python_version(),
-            "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__, "load_average_start": [round(v, 2) for v in os.getloadavg()]}
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1045,7 +1008,7 @@ def parse_args(argv=None):
                              f"sensitivity study uses the first {SENSITIVITY_SEEDS}")
     parser.add_argument("--tiny", action="store_true",
                         help="CI smoke: tiny models, 2 seeds, generated data, no download")
-    parser.add_argument("--json", default=str(REPO / "benchmarks" / "reproduce.json"),
+    parser.add_argument("--json", default=str(HERE / "reproduce.json"),
                         help="the JSON report (default benchmarks/reproduce.json); the markdown "
                              "goes beside it (.md)")
     parser.add_argument("--modes", default=None,
@@ -1061,10 +1024,7 @@ def parse_args(argv=None):
                         help="keep the runs of the --json already made with the same settings "
                              "and seed; make only the missing ones")
     args = parser.parse_args(argv)
-    only = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = sorted(set(only) - set(SECTIONS))
-    if unknown or not only:
-        parser.error(f"unknown section(s) {', '.join(unknown)}: use {','.join(SECTIONS)}")
+    only = sections(parser, args.only, SECTIONS)
     if args.seeds < 0 or args.seeds == 1:
         parser.error("--seeds must be at least 2 (the paired interval needs two seeds)")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -1117,9 +1077,7 @@ def _main(args, json_path: Path, tmp: Path, argv) -> int:
     if args.tiny:
         light_mode()
     plan = make_plan(args, tmp if args.tiny else None)
-    report = {"schema": SCHEMA_VERSION,
-              "command": " ".join(["python benchmarks/reproduce.py", *(argv or sys.argv[1:])]),
-              "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+    report = {"schema": SCHEMA_VERSION, **stamp("reproduce.py", argv),
               "complete": False, "tiny": plan.tiny, "sections": args.only,
               "seeds": plan.seeds, "sensitivity_seeds": plan.sensitivity_seeds,
               "confidence": CONFIDENCE, "notes": plan.notes, "modes": plan.modes,
@@ -1128,7 +1086,7 @@ def _main(args, json_path: Path, tmp: Path, argv) -> int:
                            for name, direction, text in MEASURES},
               "statistics": "mean and sample sd (ddof 1) over seeds; paired difference AD - "
                             "plain per seed, interval mean ± t_{0.975, n-1} sd / sqrt(n)",
-              "machine": machine_info(), "settings": {}, "data": {}, "runs": {},
+              "settings": {}, "data": {}, "runs": {},
               "summaries": {}, "errors": {}}
     log(f"machine: {report['machine']['cpu_model']}, {report['machine']['usable_cores']} cores, "
         f"load {report['machine']['load_average_start']}; seeds {plan.seeds}")
@@ -1233,13 +1191,13 @@ def _main(args, json_path: Path, tmp: Path, argv) -> int:
             return out
         section("sensitivity", sensitivity)
 
-    report["machine"]["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
+    finish(report)
     report["duration_s"] = round(time.time() - _START, 1)
     report["complete"] = True
     report["markdown"] = format_markdown(report)
     print(report["markdown"])
-    write_json_atomic(json_path, report)
-    write_text_atomic(json_path.with_suffix(".md"), report["markdown"])
+    write_json(json_path, report)
+    write_text(json_path.with_suffix(".md"), report["markdown"])
     log(f"wrote {json_path} and {json_path.with_suffix('.md')} ({report['duration_s'] / 60:.1f} "
         "min)")
     if failed:

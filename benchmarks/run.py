@@ -15,29 +15,26 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import functools
 import json
 import os
-import platform
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-for path in (REPO, REPO / "benchmarks"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+if not __package__:  # `python benchmarks/run.py`: the siblings are imported as `benchmarks.*`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-import levers  # noqa: E402
+from benchmarks import levers  # noqa: E402
+from benchmarks.common import (HERE, finish, in_child, logger, sections, stamp,  # noqa: E402
+                               status_kb, write_json)
 
 warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
 
@@ -50,8 +47,7 @@ SCHEMA_VERSION = 1
 NUM_LABELS = 7
 
 
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+log = logger("bench")
 
 
 # ------------------------------------------------------------------------------------------
@@ -127,28 +123,8 @@ def make_plan(args) -> Plan:
 
 
 # ------------------------------------------------------------------------------------------
-# Machine and synthetic data.
+# Synthetic data.
 # ------------------------------------------------------------------------------------------
-
-
-def machine_info() -> dict:
-    import keras
-    import tensorflow as tf
-
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu_model": model, "logical_cores": os.cpu_count(), "usable_cores": usable,
-            "gpus": len(tf.config.list_physical_devices("GPU")),
-            "tensorflow": tf.__version__, "keras": keras.__version__,
-            "python": platform.python_version(), "platform": platform.platform(),
-            "load_average_start": [round(v, 2) for v in os.getloadavg()]}
 
 
 def synthetic_features(n: int, frames: int, bands: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -664,22 +640,15 @@ def bench_serving(size: str, single_calls: int, batch_calls: int, repeats: int,
 # ------------------------------------------------------------------------------------------
 
 
-def _status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return -1
-
-
-def memory_child(spec: dict) -> None:
-    """Runs in its own process: one Trainer.fit epoch on the given cache; prints JSON."""
+def memory_child(spec: dict) -> dict:
+    """Runs in its own process (`in_child`): one Trainer.fit epoch on the given cache."""
     import tensorflow as tf  # noqa: F401
 
     from admlc_tf.data.cache import feature_statistics
     from admlc_tf.data.pipeline import ClipRows
     from admlc_tf.trainer import Trainer, make_strategy
 
-    after_import = _status_kb("VmRSS")
+    after_import = status_kb("VmRSS")
     labels = np.load(spec["labels"])
     rows = ClipRows(spec["cache"], np.arange(len(labels)), labels)
     mean, variance = feature_statistics(spec["cache"], rows.rows)  # as prepare_data does
@@ -687,30 +656,23 @@ def memory_child(spec: dict) -> None:
     predictor, critic = builders(config, rows.num_frames, rows.num_bands, mean, variance, True)
     trainer = Trainer(config, make_strategy(config.runtime), build_predictor=predictor,
                       build_critic=critic)
-    before_fit = _status_kb("VmRSS")
+    before_fit = status_kb("VmRSS")
     start = time.perf_counter()
     history = trainer.fit(rows, verbose=False)
     elapsed = time.perf_counter() - start
-    print(json.dumps({
+    return {
         "rss_after_imports_mb": after_import / 1024, "rss_before_fit_mb": before_fit / 1024,
-        "rss_after_fit_mb": _status_kb("VmRSS") / 1024,
+        "rss_after_fit_mb": status_kb("VmRSS") / 1024,
         # VmHWM is this process's own peak. ru_maxrss is not: Linux carries it over from the
         # parent across fork + exec, so it is at least the benchmark process's peak.
-        "peak_rss_mb": _status_kb("VmHWM") / 1024,
+        "peak_rss_mb": status_kb("VmHWM") / 1024,
         "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "fit_seconds": elapsed, "steps": int(trainer.step.numpy()),
-        "loss_finite": bool(np.isfinite(history[-1]["loss"])) if history else None}))
+        "loss_finite": bool(np.isfinite(history[-1]["loss"])) if history else None}
 
 
 def _memory_run(spec: dict) -> dict:
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--memory-child",
-                           json.dumps(spec)], capture_output=True, text=True,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    if proc.returncode != 0:
-        tail = [line for line in proc.stderr.splitlines() if line.strip()][-12:]
-        raise RuntimeError(f"the memory subprocess failed (exit {proc.returncode}): "
-                           + " | ".join(tail))
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = in_child("benchmarks.run", "--memory-child", spec)
     result["growth_during_fit_mb"] = result["peak_rss_mb"] - result["rss_before_fit_mb"]
     return result
 
@@ -907,32 +869,26 @@ def parse_args(argv=None):
                         help="tiny models and counts (smoke test; about a minute)")
     parser.add_argument("--no-paper", action="store_true",
                         help="skip the paper-sized CGRNN (item 1 at l = 1 and item 4)")
-    parser.add_argument("--json", default=str(REPO / "benchmarks" / "results.json"),
+    parser.add_argument("--json", default=str(HERE / "results.json"),
                         help="where to write the JSON report (default benchmarks/results.json)")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    only = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = sorted(set(only) - set(SECTIONS))
-    if unknown:
-        parser.error(f"unknown section(s) {', '.join(unknown)}: use {','.join(SECTIONS)}")
+    args.only = sections(parser, args.only, SECTIONS)
     if args.repeats < 0:
         parser.error("--repeats must be at least 1")
-    args.only = only
     return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.memory_child:
-        memory_child(json.loads(args.memory_child))
+        print(json.dumps(memory_child(json.loads(args.memory_child))))
         return 0
     plan = make_plan(args)
     started = time.time()
-    report = {"schema": SCHEMA_VERSION, "command": " ".join(["python benchmarks/run.py",
-                                                              *(argv or sys.argv[1:])]),
-              "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+    report = {"schema": SCHEMA_VERSION, **stamp("run.py", argv),
               "tiny": plan.size == "tiny", "repeats": plan.repeats,
-              "sections": args.only, "machine": machine_info(), "results": {}}
+              "sections": args.only, "results": {}}
     log(f"machine: {report['machine']['cpu_model']}, load {report['machine']['load_average_start']}")
     results = report["results"]
     jobs = []
@@ -976,20 +932,16 @@ def main(argv=None) -> int:
             results[name] = {"error": f"{type(e).__name__}: {e}"}
             failed.append(name)
         results[name]["seconds"] = round(time.time() - section_start, 1)
-        results[name]["benchmark_process_peak_rss_mb"] = round(_status_kb("VmHWM") / 1024)
+        results[name]["benchmark_process_peak_rss_mb"] = round(status_kb("VmHWM") / 1024)
         results[name]["load_average_1min"] = {"before": load_before,
                                               "after": round(os.getloadavg()[0], 2)}
-    report["machine"]["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
+    finish(report)
     report["duration_s"] = round(time.time() - started, 1)
     report["targets"] = targets({k: v for k, v in results.items() if "error" not in v})
     report["table"] = format_table(report)
     print(report["table"])
-    json_path = Path(args.json)
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = json_path.with_name(f".{json_path.name}.tmp-{os.getpid()}")
-    tmp_path.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp_path, json_path)
-    log(f"wrote {json_path} ({report['duration_s']} s)")
+    write_json(args.json, report)
+    log(f"wrote {args.json} ({report['duration_s']} s)")
     if failed:
         log(f"failed sections: {', '.join(failed)}")
         return 1

@@ -169,7 +169,7 @@ def test_tiny_study_writes_every_system_measure_and_interval(tmp_path):
     assert report["seeds"] == [0, 1] and report["sensitivity_seeds"] == [0, 1]
     assert not report["errors"]
     machine = report["machine"]
-    assert machine["cpu_count"] >= 1 and machine["platform"] and report["started"]
+    assert machine["logical_cores"] >= 1 and machine["platform"] and report["started"]
     assert not (data_home / "scene").exists()  # --tiny never downloads scene
     assert report["data"]["audio"]["validation_split"] == "fold-1"
     assert report["data"]["audio"]["test_split"] == "evaluation"

@@ -1,0 +1,1 @@
+"""The benchmarks: a command per module (`python -m benchmarks.NAME`), and what they share."""
