@@ -381,7 +381,7 @@ TINY = ["--backbone", "efficientnetv2-b0", "--backbone-weights", "random", "--im
 
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory):
-    from admlc_tf.data.image_demo import generate_image_demo
+    from admlc_tf.data.generated.image_demo import generate_image_demo
 
     return generate_image_demo(tmp_path_factory.mktemp("img") / "shapes", n_images=40)
 

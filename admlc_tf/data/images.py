@@ -3,7 +3,7 @@
 Two layouts, detected from `data.data_dir`:
 
 - "csv": a folder with `labels.csv` (`file,labels[,split][,fold]`), read by the audio task's
-  reader (`admlc_tf.data.labels_csv`) with image files instead of audio.
+  reader (`admlc_tf.data.layouts.labels_csv`) with image files instead of audio.
 - "cub": CUB-200-2011's attribute layout as its archive unpacks: `CUB_200_2011/images.txt`
   (`<image_id> <path under images/>`), `CUB_200_2011/train_test_split.txt`
   (`<image_id> <is_training_image>`), `CUB_200_2011/attributes/image_attribute_labels.txt`
@@ -32,7 +32,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from admlc_tf.data.collection import Clip, Collection, audio_file, check_not_empty
+from admlc_tf.data.layouts.collection import Clip, Collection, audio_file, check_not_empty
 from admlc_tf.errors import DataError
 from admlc_tf.files import find_files
 
@@ -138,7 +138,7 @@ def load_image_collection(data_dir: Optional[str | os.PathLike], *,
       labels_file: a labels.csv anywhere (overrides `data_dir`).
       image_dir: with `labels_file`, the folder its paths are relative to (default its folder).
     """
-    from admlc_tf.data.labels_csv import read_labels_csv
+    from admlc_tf.data.layouts.labels_csv import read_labels_csv
 
     if labels_file is not None:
         if Path(labels_file).suffix.lower() != ".csv":

@@ -1,6 +1,7 @@
 """Small generated audio collections in each "your own audio" layout, for tests and examples.
 
-    python -m admlc_tf.data.examples my_audio --layout csv      # then: train.py --data-dir my_audio
+    python -m admlc_tf.data.generated.examples my_audio --layout csv
+    python train.py --data-dir my_audio
 
 `write_example_set(root, layout=...)` writes a *synthetic* labelled set that `train.py --data-dir`
 reads like real data: a plain folder with `labels.csv`, an FSD50K folder, or a DESED root. It
@@ -368,7 +369,7 @@ _WRITERS = {"csv": _write_csv_layout, "fsd50k": _write_fsd50k_layout,
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m admlc_tf.data.examples",
+        prog="python -m admlc_tf.data.generated.examples",
         description="Write a small synthetic labelled audio set in a layout train.py reads.")
     parser.add_argument("folder", help="the folder to create (then pass it as --data-dir)")
     parser.add_argument("--layout", choices=LAYOUTS, default="csv")

@@ -1,7 +1,7 @@
 """Which data set layout a folder holds, and the reader for it.
 
 A new layout is one reader module (returning a `Collection`) plus one line in `_LAYOUTS`.
-CHiME-Home is detected here but read by `admlc_tf.data.chime_home`, which keeps its own protocol.
+CHiME-Home is detected here but read by `admlc_tf.data.layouts.chime_home`, which keeps its own protocol.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import os
 from pathlib import Path
 from typing import Callable, Optional
 
-from admlc_tf.data.chime_home import CROSSVAL_LIST
-from admlc_tf.data.collection import Collection
-from admlc_tf.data.desed import read_desed
-from admlc_tf.data.fsd50k import read_fsd50k
-from admlc_tf.data.labels_csv import read_labels_csv
+from admlc_tf.data.layouts.chime_home import CROSSVAL_LIST
+from admlc_tf.data.layouts.collection import Collection
+from admlc_tf.data.layouts.desed import read_desed
+from admlc_tf.data.layouts.fsd50k import read_fsd50k
+from admlc_tf.data.layouts.labels_csv import read_labels_csv
 from admlc_tf.errors import DataError
 
 
@@ -70,7 +70,7 @@ def load_collection(data_dir: Optional[str | os.PathLike], *, layout: Optional[s
       audio_dir: with `labels_file`, the folder its paths are relative to; default its folder.
 
     Raises:
-      ValueError: for "chime-home", which `admlc_tf.data.chime_home` reads.
+      ValueError: for "chime-home", which `admlc_tf.data.layouts.chime_home` reads.
     """
     if labels_file is not None:
         suffix = Path(labels_file).suffix.lower()

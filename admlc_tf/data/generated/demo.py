@@ -52,12 +52,12 @@ from typing import Sequence
 import numpy as np
 import soundfile as sf
 
-from admlc_tf.data.chime_home import (CROSSVAL_LIST, DEVELOPMENT_LIST, EVALUATION_LIST, LABELS,
-                                      NUM_FOLDS, SAMPLE_RATE, chunk_csv_path, chunk_wav_path,
-                                      load_development, load_evaluation, write_chunk_csv,
-                                      write_list)
-from admlc_tf.data.demo_sounds import (SOURCES, Room, active_rms, apply_room, db_to_gain,
-                                      frame_rms, make_room, room_floor)
+from admlc_tf.data.layouts.chime_home import (CROSSVAL_LIST, DEVELOPMENT_LIST, EVALUATION_LIST,
+                                              LABELS, NUM_FOLDS, SAMPLE_RATE, chunk_csv_path,
+                                              chunk_wav_path, load_development, load_evaluation,
+                                              write_chunk_csv, write_list)
+from admlc_tf.data.generated.demo_sounds import (SOURCES, Room, active_rms, apply_room, db_to_gain,
+                                                 frame_rms, make_room, room_floor)
 from admlc_tf.data.home import data_home
 from admlc_tf.errors import DataError
 from admlc_tf.files import move_folder_into_place
