@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from admlc_tf.data.images import load_image_collection, read_cub, read_image
+from admlc_tf.data.images import read_image
+from admlc_tf.data.layouts.cub import read_cub
+from admlc_tf.data.layouts.registry import load_image_collection
 from admlc_tf.errors import AdmlcError, DataError
 from tests.helpers import REPO, run_script
 

@@ -1,6 +1,6 @@
 """The image task: a folder of labelled images -> backbone features -> the Table 2 models.
 
-`--task images` reads a labels.csv folder or CUB-200-2011 (`admlc_tf.data.images`), extracts the
+`--task images` reads a labels.csv folder or CUB-200-2011 (`admlc_tf.data.layouts`), extracts the
 features of a `keras.applications` backbone once into an HDF5 cache
 (`admlc_tf.data.image_cache`), then fits one of the four Table 2 models, plain or with the
 critic, exactly as `--task features` does (`admlc_tf.recipes.vectors.run_split`), streaming the
@@ -80,7 +80,7 @@ class ImageData(VectorData):
 
 def validate(config: ExperimentConfig) -> None:
     from admlc_tf.backbones import check
-    from admlc_tf.data.images import IMAGE_LAYOUTS
+    from admlc_tf.data.layouts.registry import IMAGE_LAYOUTS
 
     image = config.images
     check(image.backbone, image.backbone_weights, image.image_size)
@@ -119,9 +119,9 @@ def prepare(config: ExperimentConfig, run_dir: Optional[Path] = None,
             verbose: bool = True) -> ImageData:
     """Reads the images, assigns splits, and extracts (or reuses) the backbone features."""
     from admlc_tf.backbones import Extractor
-    from admlc_tf.data.image_cache import CachedMatrix, build_image_cache
     from admlc_tf.data.generated.image_demo import ensure_image_demo
-    from admlc_tf.data.images import load_image_collection
+    from admlc_tf.data.image_cache import CachedMatrix, build_image_cache
+    from admlc_tf.data.layouts.registry import load_image_collection
 
     data = config.data
     data_dir = data.data_dir
