@@ -264,9 +264,9 @@ class SourceSet:
 
 def sources_home() -> Path:
     """`$ADMLC_DATA_HOME/real-audio-sources` (default `~/.cache/admlc-tf/real-audio-sources`)."""
-    from admlc_tf.data.generated.demo import default_data_home
+    from admlc_tf.data.home import data_home
 
-    return default_data_home() / SOURCES_DIR
+    return data_home() / SOURCES_DIR
 
 
 def fetch_package(package: str, home: Path, *, log: Callable[[str], None] = print
@@ -740,9 +740,9 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence]) -> N
 
 def default_set_dir() -> Path:
     """Where scripts keep the default set: `$ADMLC_DATA_HOME/real-audio-v<recipe>`."""
-    from admlc_tf.data.generated.demo import default_data_home
+    from admlc_tf.data.home import data_home
 
-    return default_data_home() / f"real-audio-v{RECIPE_VERSION}"
+    return data_home() / f"real-audio-v{RECIPE_VERSION}"
 
 
 def describe(data_dir: str | os.PathLike) -> Optional[dict]:

@@ -791,9 +791,9 @@ def _real_audio():
 
 def realvec_cache_dir() -> Path:
     """`$ADMLC_DATA_HOME/realvec`, default `~/.cache/admlc-tf/realvec`."""
-    from admlc_tf.data.generated.demo import default_data_home
+    from admlc_tf.data.home import data_home
 
-    return default_data_home() / "realvec"
+    return data_home() / "realvec"
 
 
 def realvec_files(set_dir: Path, cache: Optional[Path] = None) -> tuple[Path, Path]:

@@ -217,7 +217,6 @@ def test_one_data_home_for_generated_sets_and_feature_caches(monkeypatch, tmp_pa
     """`ADMLC_DATA_HOME` set, unset, or set but empty: the demo set and the feature cache
     live under the same home. Fails if an empty value puts the caches in ./features."""
     from admlc_tf.data.cache import default_cache_dir
-    from admlc_tf.data.generated.demo import default_data_home
     from admlc_tf.data.home import data_home
 
     monkeypatch.setenv("ADMLC_DATA_HOME", str(tmp_path / "home"))
@@ -228,5 +227,5 @@ def test_one_data_home_for_generated_sets_and_feature_caches(monkeypatch, tmp_pa
         else:
             monkeypatch.setenv("ADMLC_DATA_HOME", value)
         home = Path("~/.cache/admlc-tf").expanduser()
-        assert default_data_home() == data_home() == home
+        assert data_home() == home
         assert default_cache_dir() == home / "features"
