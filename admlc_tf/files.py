@@ -10,7 +10,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from admlc_tf.errors import AdmlcError, DataError
 
@@ -79,6 +79,21 @@ def move_folder_into_place(staging: Path, target: Path, *, overwrite: bool) -> N
         if target.exists():
             raise FileExistsError(f"{target} appeared while generating") from e
         raise
+
+
+def write_folder_atomic(target: Path, write: Callable[[Path], None], *, overwrite: bool) -> Path:
+    """Fills a temporary sibling of `target` with `write(staging)`, then moves it into place
+    (`move_folder_into_place`), so an interrupted build leaves no half-written folder; returns
+    `target`."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        write(staging)
+        move_folder_into_place(staging, target, overwrite=overwrite)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
 
 
 @contextlib.contextmanager

@@ -93,7 +93,7 @@ def plot_roc_with_eer(labels, scores, label_names: Sequence[str],
     Args:
       labels: binary ground truth. shape = `[n, n_labels]`.
       scores: scores (probabilities or logits). shape = `[n, n_labels]`.
-      label_names: one name per label column, e.g. `admlc_tf.data.chime_home.LABELS`.
+      label_names: one name per label column, e.g. `admlc_tf.data.layouts.chime_home.LABELS`.
       path: where to write the figure as PNG (parent folders are created), or None.
       ncols: panels per row.
 

@@ -20,7 +20,8 @@ import tensorflow as tf
 
 from admlc_tf import critic_modes
 from admlc_tf.config import ExperimentConfig, RuntimeConfig
-from admlc_tf.data.pipeline import ArrayRows, ClipRows, training_stream
+from admlc_tf.data.pipeline import RowSource, training_stream
+from admlc_tf.early_stopping import EarlyStopping
 from admlc_tf.errors import AdmlcError
 from admlc_tf.losses import get_supervised_loss
 from admlc_tf.metrics import per_label_eer
@@ -191,12 +192,11 @@ class Trainer:
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.pretrain_step = tf.Variable(0, dtype=tf.int64, trainable=False,
                                              name="pretrain_step")
-            # Early stopping's state, so that a resumed run knows its best epoch so far.
-            self.best_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="best_epoch")
-            self.best_value = tf.Variable(math.nan, dtype=tf.float64, trainable=False,
-                                          name="best_value")
+            # Checkpointed, so that a resumed run knows its best epoch so far.
+            self.stopping = EarlyStopping(Path(run_dir) / "best.weights.h5" if run_dir else None)
             tracked = dict(step=self.step, pretrain_step=self.pretrain_step,
-                           best_epoch=self.best_epoch, best_value=self.best_value,
+                           best_epoch=self.stopping.best_epoch,
+                           best_value=self.stopping.best_value,
                            predictor=spec.predictor, predictor_optimizer=predictor_optimizer)
             if spec.training_model is not None:
                 tracked["training_model"] = spec.training_model
@@ -219,8 +219,6 @@ class Trainer:
             self.manager = tf.train.CheckpointManager(self.checkpoint, self.run_dir / "checkpoints",
                                                       max_to_keep=3)
         self._frozen = False
-        self._best_weights = None
-        self.early_stopping: dict = {}
         self.critic_summary: dict = {}
         self._build_step_functions()
         self._build_other_functions()
@@ -228,6 +226,11 @@ class Trainer:
     @property
     def predictor(self) -> keras.Model:
         return self.task.predictor
+
+    @property
+    def early_stopping(self) -> dict:
+        """What results.json reports of early stopping in the last `fit` ({} before one)."""
+        return self.stopping.report
 
     @property
     def critic(self) -> Optional[keras.Model]:
@@ -305,14 +308,14 @@ class Trainer:
     def _distribute(self, dataset: tf.data.Dataset):
         return iter(self.strategy.experimental_distribute_dataset(dataset))
 
-    def predict(self, rows: ClipRows | ArrayRows, batch_size: Optional[int] = None) -> np.ndarray:
+    def predict(self, rows: RowSource, batch_size: Optional[int] = None) -> np.ndarray:
         """`[len(rows), n_labels]` probabilities, in `rows` order; runs on the host.
 
         Clips are scored as the export's waveform signature scores them (segments, pooled)."""
         return rows.score(lambda x: self._predict_step(tf.constant(x)).numpy(),
                           batch_size or self.config.trainer.batch_size)
 
-    def _score_validation(self, rows) -> tuple[np.ndarray, Optional[float]]:
+    def _score_validation(self, rows: RowSource) -> tuple[np.ndarray, Optional[float]]:
         """(probabilities `[n, n_labels]` as `predict` gives them, the critic's hardness AUC on
         the same inputs or None without a critic), in one pass over `rows`."""
         if self.critic is None:
@@ -329,14 +332,14 @@ class Trainer:
         return probabilities, critic_modes.hardness_auc(np.concatenate(soft),
                                                         np.concatenate(hard))
 
-    def critic_hardness_auc(self, rows) -> Optional[float]:
+    def critic_hardness_auc(self, rows: RowSource) -> Optional[float]:
         """How surely the critic scores the predictor's rounded outputs above the same outputs
         left soft, on every input `rows` scores (`critic_modes.hardness_auc`): about 0.5 when it
         judges the labels, near 1 when it tells real from predicted pairs by 0/1-ness. None
         without a critic."""
         return self._score_validation(rows)[1]
 
-    def fit(self, train_rows: ClipRows, validation_rows: Optional[ClipRows] = None,
+    def fit(self, train_rows: RowSource, validation_rows: Optional[RowSource] = None,
             verbose: bool = True,
             validation_metric: Callable[[np.ndarray, np.ndarray], dict] = mean_eer_metric,
             monitor: Optional[tuple[str, str]] = None) -> list[dict]:
@@ -363,7 +366,7 @@ class Trainer:
         cfg = self.config.trainer
         self.restore()
         patience = cfg.patience if (monitor and validation_rows is not None) else 0
-        self.early_stopping = {"patience": patience, "monitor": monitor[0] if monitor else None}
+        self.stopping.start(monitor, patience)
         steps_per_epoch = len(train_rows) // cfg.batch_size
         if steps_per_epoch == 0:
             raise AdmlcError(f"the training split has {len(train_rows)} chunks, fewer than "
@@ -393,8 +396,8 @@ class Trainer:
             progress.update(start)
         history, epoch_logs = [], {}
         if patience:
-            self._load_best_weights()
-            if start and self._patience_spent(start // steps_per_epoch, patience):
+            self.stopping.load_best(self.predictor)
+            if start and self.stopping.spent(start // steps_per_epoch):
                 total_steps = start  # stopped early before the run was interrupted
         for k in range(start + 1, total_steps + 1):
             self._freeze_body((k - 1) // steps_per_epoch < cfg.freeze_epochs)
@@ -433,8 +436,8 @@ class Trainer:
                                 tf.summary.scalar(name.removeprefix("val_"), value)
                 history.append(summary)
                 if patience:
-                    self._track_best(summary["epoch"], values[monitor[0]], monitor[1])
-                    if self._patience_spent(summary["epoch"], patience):
+                    self.stopping.track(summary["epoch"], values[monitor[0]], self.predictor)
+                    if self.stopping.spent(summary["epoch"]):
                         if self.manager:
                             self.manager.save(checkpoint_number=k)
                         if verbose:
@@ -445,16 +448,11 @@ class Trainer:
             if w:
                 w.flush()
         self._freeze_body(False)
-        if patience and self._best_weights is not None:
-            self.predictor.set_weights(self._best_weights)
-            self.early_stopping.update(
-                best_epoch=int(self.best_epoch.numpy()), best_value=float(self.best_value.numpy()),
-                epochs_trained=int(self.step.numpy()) // steps_per_epoch,
-                restored="the best epoch's predictor weights")
+        self.stopping.finish(self.predictor, int(self.step.numpy()) // steps_per_epoch)
         self.critic_summary = self._critic_summary(validation_rows)
         return history
 
-    def _critic_summary(self, validation_rows) -> dict:
+    def _critic_summary(self, validation_rows: Optional[RowSource]) -> dict:
         """What results.json says of the critic: its mode and, with validation data, the hardness
         AUC of the predictor as it leaves `fit` (the best epoch's, with early stopping)."""
         if self.critic is None:
@@ -468,38 +466,6 @@ class Trainer:
         if validation_rows is not None:
             summary["hardness_auc"] = self.critic_hardness_auc(validation_rows)
         return summary
-
-    def _best_path(self) -> Optional[Path]:
-        return self.run_dir / "best.weights.h5" if self.run_dir else None
-
-    def _track_best(self, epoch: int, value: float, mode: str) -> None:
-        """Keeps the predictor's weights (in memory and in the run folder) when `value` beats
-        the best so far."""
-        best = float(self.best_value.numpy())
-        better = math.isfinite(value) and (
-            math.isnan(best) or (value < best if mode == "min" else value > best))
-        if not better:
-            return
-        self.best_epoch.assign(epoch)
-        self.best_value.assign(value)
-        self._best_weights = self.predictor.get_weights()
-        path = self._best_path()
-        if path:  # beside the checkpoints, so a resumed run restores the same best epoch
-            tmp = path.with_name(f".tmp-{os.getpid()}.weights.h5")
-            self.predictor.save_weights(tmp)
-            os.replace(tmp, path)
-
-    def _load_best_weights(self) -> None:
-        path = self._best_path()
-        if self._best_weights is None and int(self.best_epoch.numpy()) and path and path.is_file():
-            current = self.predictor.get_weights()
-            self.predictor.load_weights(path)
-            self._best_weights = self.predictor.get_weights()
-            self.predictor.set_weights(current)
-
-    def _patience_spent(self, epoch: int, patience: int) -> bool:
-        best = int(self.best_epoch.numpy())
-        return bool(best) and epoch - best >= patience
 
     def _freeze_body(self, frozen: bool) -> None:
         """`trainer.freeze_epochs`: while `frozen`, only the predictor's head layers train.

@@ -37,8 +37,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from admlc_tf.config import ExperimentConfig
-    from admlc_tf.data import chime_home
-    from admlc_tf.data.demo import ensure_demo_dataset
+    from admlc_tf.data.layouts import chime_home
+    from admlc_tf.data.generated.demo import ensure_demo_dataset
     from admlc_tf.export import ExportedPredictor
     from admlc_tf.inference import segment_predictor
     from admlc_tf.metrics import eer_report

@@ -76,7 +76,7 @@ def export_model(size: str, workdir: Path, tflite: bool = False) -> Path:
     import keras
 
     from admlc_tf.config import FeatureConfig
-    from admlc_tf.data.chime_home import LABELS
+    from admlc_tf.data.layouts.chime_home import LABELS
     from admlc_tf.export import export_predictor
 
     config = bench.experiment_config(size)

@@ -263,9 +263,9 @@ class SourceSet:
 
 def sources_home() -> Path:
     """`$ADMLC_DATA_HOME/real-audio-sources` (default `~/.cache/admlc-tf/real-audio-sources`)."""
-    from admlc_tf.data.demo import default_data_home
+    from admlc_tf.data.home import data_home
 
-    return default_data_home() / SOURCES_DIR
+    return data_home() / SOURCES_DIR
 
 
 def fetch_package(package: str, home: Path, *, log: Callable[[str], None] = print
@@ -739,9 +739,9 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence]) -> N
 
 def default_set_dir() -> Path:
     """Where scripts keep the default set: `$ADMLC_DATA_HOME/real-audio-v<recipe>`."""
-    from admlc_tf.data.demo import default_data_home
+    from admlc_tf.data.home import data_home
 
-    return default_data_home() / f"real-audio-v{RECIPE_VERSION}"
+    return data_home() / f"real-audio-v{RECIPE_VERSION}"
 
 
 def describe(data_dir: str | os.PathLike) -> Optional[dict]:
@@ -838,7 +838,7 @@ def statistics_vectors(data_dir: str | os.PathLike) -> dict:
       DataError: the folder has no labels.csv or a split without clips.
     """
     from admlc_tf.config import FeatureConfig
-    from admlc_tf.data.labels_csv import read_labels_csv
+    from admlc_tf.data.layouts.labels_csv import read_labels_csv
 
     collection = read_labels_csv(Path(data_dir) / "labels.csv")
     config = FeatureConfig()

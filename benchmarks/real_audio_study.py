@@ -333,7 +333,7 @@ def logistic_regression(scene, seed: int, validation_fraction: float, c: Optiona
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from admlc_tf.data.vectors import train_validation_split
+    from admlc_tf.data.vectors.splits import train_validation_split
     from admlc_tf.metrics import ranking_loss
 
     fit, val = train_validation_split(scene.train_idx, validation_fraction, seed=seed)

@@ -277,7 +277,7 @@ def load_scene(cache_dir: Optional[str | os.PathLike] = None, *, download: bool 
 
 
 def _scene_from_dict(raw: dict, *, source: str) -> SceneData:
-    from admlc_tf.data.vectors import random_split
+    from admlc_tf.data.vectors.splits import random_split
 
     if not isinstance(raw, dict):
         raise StudyError(f"{source} is not a dict of arrays")
@@ -492,7 +492,7 @@ def make_plan(args, tiny_root: Optional[Path]) -> Plan:
     sensitivity_seeds = list(range(min(n_seeds, 2 if args.tiny else SENSITIVITY_SEEDS)))
     notes = []
     if args.tiny:
-        from admlc_tf.data.demo import generate_demo_dataset
+        from admlc_tf.data.generated.demo import generate_demo_dataset
 
         data_dir = generate_demo_dataset(tiny_root / "demo", n_segments_dev=5, n_segments_eval=2,
                                          chunks_per_segment=4)
@@ -640,7 +640,8 @@ def run_scene(config, scene: SceneData, model: str) -> dict:
     """`run_split` of the vectors recipe on the scene split, then the test and validation-part
     scores of its trainer (the validation part is `train_validation_split(seed)` as there)."""
     from admlc_tf.data.pipeline import ArrayRows
-    from admlc_tf.data.vectors import VectorDataset, train_validation_split
+    from admlc_tf.data.vectors.formats import VectorDataset
+    from admlc_tf.data.vectors.splits import train_validation_split
     from admlc_tf.recipes.vectors import run_split
 
     dataset = VectorDataset(scene.features, scene.labels, list(scene.label_names),
@@ -772,21 +773,21 @@ def _real_audio():
 
 def realvec_cache_dir() -> Path:
     """`$ADMLC_DATA_HOME/realvec`, default `~/.cache/admlc-tf/realvec`."""
-    from admlc_tf.data.demo import default_data_home
+    from admlc_tf.data.home import data_home
 
-    return default_data_home() / "realvec"
+    return data_home() / "realvec"
 
 
 def realvec_files(set_dir: Path, cache: Optional[Path] = None) -> tuple[Path, Path]:
     """`(train.npz, test.npz)` of a real-recording set (`benchmarks/real_audio.py`): each clip's
     log-mel statistics vector (`real_audio.statistics_vectors`, the 80 numbers of its
     `baseline`), train = the train + val clips, test = the test clips, as `X`, `Y` and
-    `label_names` (`admlc_tf.data.vectors.save_npz`). Computed once and cached in `cache`
+    `label_names` (`admlc_tf.data.vectors.formats.save_npz`). Computed once and cached in `cache`
     (default `realvec_cache_dir()`) under a key of the set's labels.csv and manifest, the
     feature settings and `REALVEC_VERSION`; either file is read by `load_vectors`, e.g.
     `python train.py --task features --data TRAIN.npz --test-data TEST.npz`."""
     from admlc_tf.config import FeatureConfig
-    from admlc_tf.data.vectors import save_npz
+    from admlc_tf.data.vectors.formats import save_npz
 
     set_dir = Path(set_dir).expanduser().absolute()
     labels_csv = set_dir / "labels.csv"
@@ -818,7 +819,7 @@ def realvec_files(set_dir: Path, cache: Optional[Path] = None) -> tuple[Path, Pa
 def load_realvec(set_dir: Path, cache: Optional[Path] = None) -> SceneData:
     """The realvec set through the project's vector reader (`load_vectors` of the cached
     .npz files): train rows then test rows, the given split."""
-    from admlc_tf.data.vectors import load_vectors
+    from admlc_tf.data.vectors.formats import load_vectors
 
     train_path, test_path = realvec_files(set_dir, cache)
     train, test = load_vectors(train_path), load_vectors(test_path)

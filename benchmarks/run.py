@@ -571,7 +571,7 @@ def bench_serving(size: str, single_calls: int, batch_calls: int, repeats: int,
     import tensorflow as tf
 
     from admlc_tf.config import FeatureConfig
-    from admlc_tf.data.chime_home import LABELS
+    from admlc_tf.data.layouts.chime_home import LABELS
     from admlc_tf.export import ExportedPredictor, export_predictor
 
     config = experiment_config(size)

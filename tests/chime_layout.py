@@ -12,7 +12,8 @@
       evaluation_chunks_raw.csv                           decoys: name a chunk that does not
                                                           exist, so reading them fails loudly
 
-The files are written with the writers of `admlc_tf.data.chime_home`. No test functions here.
+The files are written with the writers of `admlc_tf.data.layouts.chime_home`. No test functions
+here.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from typing import Sequence
 import numpy as np
 import soundfile as sf
 
-from admlc_tf.data.chime_home import (CROSSVAL_LIST, DEVELOPMENT_LIST, EVALUATION_LIST,
-                                      chunk_csv_path, chunk_wav_path, write_chunk_csv,
-                                      write_list)
+from admlc_tf.data.layouts.chime_home import (CROSSVAL_LIST, DEVELOPMENT_LIST, EVALUATION_LIST,
+                                              chunk_csv_path, chunk_wav_path, write_chunk_csv,
+                                              write_list)
 
 # A chunk named by the raw decoy lists only: it has no files, so using a raw list fails.
 DECOY_CHUNK = "CR_decoy_200101_0000.s0_chunk0"

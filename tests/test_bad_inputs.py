@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from admlc_tf.config import DataConfig, ExperimentConfig, FeatureConfig
-from admlc_tf.data import chime_home
+from admlc_tf.data.layouts import chime_home
 from admlc_tf.data.cache import build_feature_cache
 from admlc_tf.errors import AdmlcError, DataError
 from admlc_tf.recipes.audio import prepare_data

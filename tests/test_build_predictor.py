@@ -9,7 +9,7 @@ import keras
 import pytest
 
 from admlc_tf.config import DataConfig
-from admlc_tf.data.demo import generate_demo_dataset
+from admlc_tf.data.generated.demo import generate_demo_dataset
 from admlc_tf.recipes.audio import demo_config, run
 from admlc_tf.serving.exported import ExportedPredictor
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from admlc_tf.data import chime_home
-from admlc_tf.data.chime_home import LABELS, load_development, load_evaluation, split
+from admlc_tf.data.layouts import chime_home
+from admlc_tf.data.layouts.chime_home import LABELS, load_development, load_evaluation, split
 from admlc_tf.errors import DataError
 from tests.chime_layout import (DECOY_CHUNK, RAW_LISTS, SMALL_DEVELOPMENT, SMALL_EVALUATION,
                                 SMALL_LABELS, small_layout)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from admlc_tf.data import chime_home, demo
+from admlc_tf.data.generated import demo
+from admlc_tf.data.layouts import chime_home
 
 TINY = dict(n_segments_dev=10, n_segments_eval=3, chunks_per_segment=3)
 CHUNK_NAME = re.compile(r"^CR_[a-z]+_\d{6}_\d{4}\.s\d+_chunk(\d+)$")
@@ -216,7 +217,6 @@ def test_one_data_home_for_generated_sets_and_feature_caches(monkeypatch, tmp_pa
     """`ADMLC_DATA_HOME` set, unset, or set but empty: the demo set and the feature cache
     live under the same home. Fails if an empty value puts the caches in ./features."""
     from admlc_tf.data.cache import default_cache_dir
-    from admlc_tf.data.demo import default_data_home
     from admlc_tf.data.home import data_home
 
     monkeypatch.setenv("ADMLC_DATA_HOME", str(tmp_path / "home"))
@@ -227,5 +227,5 @@ def test_one_data_home_for_generated_sets_and_feature_caches(monkeypatch, tmp_pa
         else:
             monkeypatch.setenv("ADMLC_DATA_HOME", value)
         home = Path("~/.cache/admlc-tf").expanduser()
-        assert default_data_home() == data_home() == home
+        assert data_home() == home
         assert default_cache_dir() == home / "features"

@@ -69,7 +69,7 @@ class TestLogMelSpectrogramLayer:
         differ only by float32 FFT rounding (measured ~4e-5 on the demo set), which the log
         magnifies only near the `log_offset` floor.
         """
-        from admlc_tf.data.demo import generate_demo_dataset
+        from admlc_tf.data.generated.demo import generate_demo_dataset
 
         root = generate_demo_dataset(tmp_path, n_segments_dev=5, n_segments_eval=1,
                                      chunks_per_segment=2)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from admlc_tf.config import DataConfig, PredictorConfig
-from admlc_tf.data.examples import write_example_set
+from admlc_tf.data.generated.examples import write_example_set
 from admlc_tf.errors import AdmlcError
 from admlc_tf.serving.exported import ExportedPredictor
 from admlc_tf.recipes.audio import demo_config, run

@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from admlc_tf.data.images import load_image_collection, read_cub, read_image
+from admlc_tf.data.images import read_image
+from admlc_tf.data.layouts.cub import read_cub
+from admlc_tf.data.layouts.registry import load_image_collection
 from admlc_tf.errors import AdmlcError, DataError
 from tests.helpers import REPO, run_script
 
@@ -381,7 +383,7 @@ TINY = ["--backbone", "efficientnetv2-b0", "--backbone-weights", "random", "--im
 
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory):
-    from admlc_tf.data.image_demo import generate_image_demo
+    from admlc_tf.data.generated.image_demo import generate_image_demo
 
     return generate_image_demo(tmp_path_factory.mktemp("img") / "shapes", n_images=40)
 

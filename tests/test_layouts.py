@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from admlc_tf.data import chime_home
-from admlc_tf.data.collection import (Clip, Collection, assign_splits, check_assignment,
-                                      choose_vocabulary, label_matrix, read_splits, write_splits)
-from admlc_tf.data.desed import read_desed
-from admlc_tf.data.fsd50k import read_fsd50k
-from admlc_tf.data.labels_csv import read_labels_csv
-from admlc_tf.data.layouts import LAYOUTS, detect_layout, load_collection
+from admlc_tf.data.layouts import chime_home
+from admlc_tf.data.layouts.collection import (Clip, Collection, assign_splits, check_assignment,
+                                              choose_vocabulary, label_matrix, read_splits,
+                                              write_splits)
+from admlc_tf.data.layouts.desed import read_desed
+from admlc_tf.data.layouts.fsd50k import read_fsd50k
+from admlc_tf.data.layouts.labels_csv import read_labels_csv
+from admlc_tf.data.layouts.registry import LAYOUTS, detect_layout, load_collection
 from admlc_tf.errors import DataError
 
 # The "what to do" half of every message uses one of these verbs.

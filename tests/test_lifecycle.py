@@ -12,7 +12,7 @@ from sklearn.datasets import make_multilabel_classification
 from admlc_tf import lifecycle
 from admlc_tf.cli import as_flags
 from admlc_tf.config import ExperimentConfig, VectorConfig
-from admlc_tf.data.vectors import save_npz
+from admlc_tf.data.vectors.formats import save_npz
 from admlc_tf.errors import AdmlcError
 from train import field_flags
 
@@ -82,7 +82,7 @@ def test_validation_fold_keeps_the_evaluation_list_for_the_final_score(tmp_path)
     # Catches: per-epoch validation (and anything chosen on it) computed on the evaluation list
     # when a development fold is held out, or that fold left in training.
     from admlc_tf.config import DataConfig
-    from admlc_tf.data.demo import generate_demo_dataset
+    from admlc_tf.data.generated.demo import generate_demo_dataset
     from admlc_tf.recipes.audio import prepare_data
 
     data_dir = generate_demo_dataset(tmp_path / "data", n_segments_dev=5, n_segments_eval=2,

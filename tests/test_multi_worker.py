@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from admlc_tf.config import (CriticConfig, DataConfig, ExperimentConfig, PredictorConfig,
                              RuntimeConfig, TrainerConfig)
-from admlc_tf.data.demo import generate_demo_dataset
+from admlc_tf.data.generated.demo import generate_demo_dataset
 from tests.helpers import REPO
 
 STEPS = 4  # 20 development chunks, global batch 8: 2 steps per epoch, 2 epochs

@@ -64,7 +64,7 @@ def kernel_env(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_data_dir(tmp_path_factory):
     """A 28-chunk demo set (20 development, 8 evaluation) shared by the notebooks."""
-    from admlc_tf.data.demo import generate_demo_dataset
+    from admlc_tf.data.generated.demo import generate_demo_dataset
 
     root = tmp_path_factory.mktemp("notebook-data")
     return str(generate_demo_dataset(root, n_segments_dev=5, n_segments_eval=2,
@@ -163,9 +163,9 @@ class TestYourOwnAudioNotebook:
     def test_runs_top_to_bottom(self, tmp_path, kernel_env):
         """No DATA_DIR: the notebook generates the labels.csv example set (and the DESED one
         for fine-tuning) under the kernel's data home, trains, tags and fine-tunes."""
-        from admlc_tf.data.collection import assign_splits, splits_text
-        from admlc_tf.data.examples import EXAMPLES_VERSION, LABELS, example_labels
-        from admlc_tf.data.layouts import load_collection
+        from admlc_tf.data.layouts.collection import assign_splits, splits_text
+        from admlc_tf.data.generated.examples import EXAMPLES_VERSION, LABELS, example_labels
+        from admlc_tf.data.layouts.registry import load_collection
 
         out, models = tmp_path / "own-audio", tmp_path / "models"
         nb = execute("05_your_own_audio.ipynb",

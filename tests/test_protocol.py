@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_multilabel_classification
 
-from admlc_tf.data.vectors import save_npz, write_arff, write_mulan_xml
+from admlc_tf.data.vectors.arff import write_arff, write_mulan_xml
+from admlc_tf.data.vectors.formats import save_npz
 from admlc_tf.serving.exported import ExportedPredictor
 from tests.helpers import run_script
 

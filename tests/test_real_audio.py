@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from admlc_tf.data.labels_csv import read_labels_csv
+from admlc_tf.data.layouts.labels_csv import read_labels_csv
 from admlc_tf.errors import DataError
 from benchmarks import real_audio as ra
 

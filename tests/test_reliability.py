@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from admlc_tf.data.demo import generate_demo_dataset
+from admlc_tf.data.generated.demo import generate_demo_dataset
 from admlc_tf.errors import AdmlcError
 from admlc_tf.files import run_folder_lock
 from tests.helpers import REPO, learnable_arrays, learnable_rows, write_cache

@@ -242,7 +242,7 @@ def test_tiny_realvec_screen_then_resume_trains_only_the_missing_runs(tmp_path):
 def test_realvec_vectors_are_cached_npz_files_the_vector_reader_loads(tmp_path, monkeypatch):
     """Catches train.npz without the val clips (or with the test ones), vectors other than
     real_audio's statistics, and a cache that is recomputed every time."""
-    from admlc_tf.data.vectors import load_vectors
+    from admlc_tf.data.vectors.formats import load_vectors
 
     real_audio = reproduce._real_audio()
     set_dir = real_audio.write_set(tmp_path / "set", real_audio.synthetic_sources(n_files=2),

@@ -10,7 +10,7 @@ import pytest
 from admlc_tf import lifecycle, metrics
 from admlc_tf.config import DataConfig, ExperimentConfig, PredictorConfig, TrainerConfig
 from admlc_tf.data import audio
-from admlc_tf.data.demo import generate_demo_dataset
+from admlc_tf.data.generated.demo import generate_demo_dataset
 from admlc_tf.evaluation import evaluate_export
 from admlc_tf.serving.exported import ExportedPredictor
 

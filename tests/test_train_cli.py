@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from admlc_tf.data.demo import generate_demo_dataset
+from admlc_tf.data.generated.demo import generate_demo_dataset
 from tests.helpers import run_script
 
 TINY_MODEL = ["--conv-filters", "4", "--gru-units", "8", "--critic-pretrain-steps", "3",

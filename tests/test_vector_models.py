@@ -8,7 +8,8 @@ import tensorflow as tf
 from sklearn.datasets import make_multilabel_classification
 
 from admlc_tf.config import CriticConfig, ExperimentConfig, TrainerConfig, VectorConfig
-from admlc_tf.data.vectors import VectorDataset, random_split
+from admlc_tf.data.vectors.formats import VectorDataset
+from admlc_tf.data.vectors.splits import random_split
 from admlc_tf.predictors import vector
 from admlc_tf.recipes.vectors import build_spec, run_split
 

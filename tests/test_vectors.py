@@ -8,9 +8,10 @@ import pytest
 import scipy.io
 from sklearn.datasets import make_multilabel_classification
 
-from admlc_tf.data import vectors
-from admlc_tf.data.vectors import (VectorDataset, load_vectors, random_split, save_h5, save_npz,
-                                   train_validation_split, write_arff, write_mulan_xml)
+from admlc_tf.data.vectors import formats as vectors
+from admlc_tf.data.vectors.arff import write_arff, write_mulan_xml
+from admlc_tf.data.vectors.formats import VectorDataset, load_vectors, save_h5, save_npz
+from admlc_tf.data.vectors.splits import random_split, train_validation_split
 from admlc_tf.errors import DataError
 
 N, D, L = 60, 12, 5

@@ -1,8 +1,8 @@
 """The prepared data of an audio run: any supported layout -> splits, labels, cached features.
 
 CHiME-Home keeps its published protocol (development folds, the evaluation list, the seven
-letters). Every other layout (`admlc_tf.data.layouts`) is a `Collection` of clips with label
-names: its splits are the data's own, completed by stratified folds, and written as
+letters). Every other layout (`admlc_tf.data.layouts.registry`) is a `Collection` of clips
+with label names: its splits are the data's own, completed by stratified folds, and written as
 `splits.csv` so that a resumed run and `evaluate.py` use exactly the same assignment; its label
 vocabulary comes from the data.
 """
@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from admlc_tf.config import ExperimentConfig
-from admlc_tf.data import chime_home, collection as collections
+from admlc_tf.data.layouts import chime_home, collection as collections
 from admlc_tf.data.cache import build_feature_cache, feature_statistics
 from admlc_tf.data.pipeline import ClipRows
 from admlc_tf.errors import DataError
@@ -108,8 +108,8 @@ def prepare(config: ExperimentConfig, *, splits_file: Optional[str | Path] = Non
       label_names: a fixed vocabulary (an export's labels.txt); labels outside it are dropped.
       verbose: progress of the feature extraction.
     """
-    from admlc_tf.data.demo import ensure_demo_dataset
-    from admlc_tf.data.layouts import detect_layout, load_collection
+    from admlc_tf.data.generated.demo import ensure_demo_dataset
+    from admlc_tf.data.layouts.registry import detect_layout, load_collection
 
     data = config.data
     if data.data_dir is None and data.labels_file is None:

@@ -122,7 +122,7 @@ class CachedMatrix:
 
 
 class CachedRows:
-    """A subset of a cache file's rows with their labels, with the interface of `ArrayRows`.
+    """A subset of a cache file's rows with their labels, a `RowSource` as `ArrayRows` is.
 
     Args:
       cache_path: an HDF5 file of `build_image_cache`.

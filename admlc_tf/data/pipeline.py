@@ -16,16 +16,36 @@ waveform signature does: training-length segments with a hop, pooled per label.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import h5py
 import numpy as np
 import tensorflow as tf
 import tensorflow_io as tfio
 
+# (position, example index in the stream, stream seed) -> (features, labels), in the graph.
+RowReader = Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
+
+
+class RowSource(Protocol):
+    """The rows of one split as training and scoring read them: `ClipRows` (an audio cache),
+    `ArrayRows` (vectors in memory) and `image_cache.CachedRows` (an image feature cache)."""
+
+    labels: np.ndarray  # [n, n_labels] multi-hot, in row order
+
+    def __len__(self) -> int: ...
+
+    def reader(self) -> RowReader:
+        """The graph function `training_stream` maps over shuffled positions."""
+        ...
+
+    def score(self, predict: Callable[[np.ndarray], np.ndarray], batch_size: int) -> np.ndarray:
+        """`[n, n_labels]` probabilities in row order, `predict` called on host batches."""
+        ...
+
 
 class ClipRows:
-    """A subset of a feature cache's clips with their labels.
+    """A subset of a feature cache's clips with their labels (a `RowSource`).
 
     Args:
       cache_path: an HDF5 cache written by `admlc_tf.data.cache.build_feature_cache`.
@@ -136,7 +156,7 @@ def clip_segments(frames: np.ndarray, segment: int, hop: int, pad_value: float) 
 
 
 class ArrayRows:
-    """In-memory examples (feature vectors) with the same interface as `ClipRows`.
+    """In-memory examples (feature vectors), a `RowSource` as `ClipRows` is.
 
     Args:
       features: `[n, dims]` float32.
@@ -163,7 +183,7 @@ class ArrayRows:
                                for i in range(0, len(self), batch_size)]).astype(np.float32)
 
 
-def training_stream(rows: ClipRows | ArrayRows, *, batch_size: int, seed: int,
+def training_stream(rows: RowSource, *, batch_size: int, seed: int,
                     skip_batches: int = 0, augmentation=None) -> tf.data.Dataset:
     """An endless stream of shuffled global batches, a fresh full permutation every epoch.
 

@@ -1,8 +1,8 @@
 """The audio task: a labelled audio collection -> log-mel -> Algorithm 1 -> EER/AUC/AP -> export.
 
-One recipe for CHiME-Home (DCASE 2016 Task 4) and every other layout of `admlc_tf.data.layouts`;
-`admlc_tf.recipes.base.run_recipe` drives it. Notebooks use `demo_config`, `prepare_data` and
-`model_builders` directly.
+One recipe for CHiME-Home (DCASE 2016 Task 4) and every other layout of
+`admlc_tf.data.layouts.registry`; `admlc_tf.recipes.base.run_recipe` drives it. Notebooks use
+`demo_config`, `prepare_data` and `model_builders` directly.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def paper_config() -> ExperimentConfig:
 def prepare_data(config: ExperimentConfig, verbose: bool = True,
                  run_dir: Optional[Path] = None) -> AudioData:
     """Reads the data set, its splits (the run folder's splits.csv when resuming) and features."""
-    from admlc_tf.data.collection import SPLITS_FILE
+    from admlc_tf.data.layouts.collection import SPLITS_FILE
 
     splits = Path(run_dir) / SPLITS_FILE if run_dir else None
     return audio.prepare(config, splits_file=splits, verbose=verbose)
@@ -160,7 +160,8 @@ class AudioRecipe:
         return config.model_name
 
     def validate(self, config: ExperimentConfig) -> None:
-        from admlc_tf.data.layouts import LAYOUTS  # (its readers import scikit-learn: lazily)
+        # (the layouts' readers import scikit-learn: lazily)
+        from admlc_tf.data.layouts.registry import LAYOUTS
         from admlc_tf.trainer import check_precision
 
         data = config.data
@@ -217,7 +218,7 @@ class AudioRecipe:
         files = {RUN_FILE: lambda path: write_text_atomic(path, run_file(
             data.label_names, data.feature_mean, data.feature_variance))}
         if data.assignment is not None:
-            from admlc_tf.data.collection import SPLITS_FILE
+            from admlc_tf.data.layouts.collection import SPLITS_FILE
 
             files[SPLITS_FILE] = data.write_splits
         return files
@@ -275,7 +276,7 @@ class AudioRecipe:
         return report
 
     def export(self, config, data: AudioData, fitted: Fitted) -> Path:
-        from admlc_tf.data.collection import splits_text
+        from admlc_tf.data.layouts.collection import splits_text
         from admlc_tf.serving.export import export_predictor
 
         splits = splits_text(data.assignment) if data.assignment is not None else None

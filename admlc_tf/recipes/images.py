@@ -1,6 +1,6 @@
 """The image task: a folder of labelled images -> backbone features -> the Table 2 models.
 
-`--task images` reads a labels.csv folder or CUB-200-2011 (`admlc_tf.data.images`), extracts the
+`--task images` reads a labels.csv folder or CUB-200-2011 (`admlc_tf.data.layouts`), extracts the
 features of a `keras.applications` backbone once into an HDF5 cache
 (`admlc_tf.data.image_cache`), then fits one of the four Table 2 models, plain or with the
 critic, exactly as `--task features` does (`admlc_tf.recipes.vectors.run_split`), streaming the
@@ -23,7 +23,7 @@ from typing import Optional
 import numpy as np
 
 from admlc_tf.config import ExperimentConfig, ImageConfig, TrainerConfig
-from admlc_tf.data import collection as collections
+from admlc_tf.data.layouts import collection as collections
 from admlc_tf.errors import AdmlcError
 from admlc_tf.recipes.vectors import (ProtocolRecipe, VectorData, VectorRecipe, measured_critic,
                                       paper_defaults, train_count, validate_fitting)
@@ -80,7 +80,7 @@ class ImageData(VectorData):
 
 def validate(config: ExperimentConfig) -> None:
     from admlc_tf.backbones import check
-    from admlc_tf.data.images import IMAGE_LAYOUTS
+    from admlc_tf.data.layouts.registry import IMAGE_LAYOUTS
 
     image = config.images
     check(image.backbone, image.backbone_weights, image.image_size)
@@ -102,7 +102,7 @@ def _assign(config: ExperimentConfig, clips, splits_file: Optional[Path]) -> dic
     if any(clip.split for clip in clips.clips) or config.data.fold != "all":
         assignment = collections.assign_splits(clips, seed=seed, fold=config.data.fold)
     else:
-        from admlc_tf.data.vector_splits import random_split, train_validation_split
+        from admlc_tf.data.vectors.splits import random_split, train_validation_split
 
         n = len(clips.clips)
         train_idx, test_idx = random_split(n, train_count(config, n), seed=seed)
@@ -119,9 +119,9 @@ def prepare(config: ExperimentConfig, run_dir: Optional[Path] = None,
             verbose: bool = True) -> ImageData:
     """Reads the images, assigns splits, and extracts (or reuses) the backbone features."""
     from admlc_tf.backbones import Extractor
+    from admlc_tf.data.generated.image_demo import ensure_image_demo
     from admlc_tf.data.image_cache import CachedMatrix, build_image_cache
-    from admlc_tf.data.image_demo import ensure_image_demo
-    from admlc_tf.data.images import load_image_collection
+    from admlc_tf.data.layouts.registry import load_image_collection
 
     data = config.data
     data_dir = data.data_dir

@@ -22,8 +22,8 @@ import numpy as np
 
 from admlc_tf.config import ExperimentConfig
 from admlc_tf.critic import build_critic
-from admlc_tf.data.vector_splits import random_split, train_validation_split
-from admlc_tf.data.vectors import VectorDataset, load_vectors
+from admlc_tf.data.vectors.splits import random_split, train_validation_split
+from admlc_tf.data.vectors.formats import VectorDataset, load_vectors
 from admlc_tf.errors import AdmlcError
 from admlc_tf.files import write_json_atomic, write_text_atomic
 from admlc_tf.recipes.base import Fitted, run_recipe

@@ -64,7 +64,7 @@ class ExportedPredictor:
         """Writes the assets of a version being exported (into its temporary folder).
 
         Args:
-          splits: the `splits.csv` text (`admlc_tf.data.collection.splits_text`).
+          splits: the `splits.csv` text (`admlc_tf.data.layouts.collection.splits_text`).
           thresholds: the `thresholds.json` content (`admlc_tf.thresholds.choose` or `fixed`).
           extra: more files, name -> text.
         """

@@ -17,8 +17,9 @@ import csv
 import os
 from pathlib import Path
 
-from admlc_tf.data.collection import (Clip, Collection, audio_file, check_labels, check_new_name,
-                                      check_not_empty, read_table, split_labels)
+from admlc_tf.data.layouts.collection import (Clip, Collection, audio_file, check_labels,
+                                              check_new_name, check_not_empty, read_table,
+                                              split_labels)
 from admlc_tf.errors import DataError
 
 GROUND_TRUTH = "FSD50K.ground_truth"

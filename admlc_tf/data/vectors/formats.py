@@ -28,10 +28,10 @@ and returns a `VectorDataset` (`features [n, d]` and `labels [n, L]`, both float
   `[d, n]`: every 2-D v7.3 array is transposed back. Sparse matrices are densified.
 
 Every problem (shape mismatch, labels outside {0, 1}, NaN/inf features, an empty set, ...) is a
-one-line `DataError` naming the file and the fix. The ARFF parser and the Mulan XML are
-`admlc_tf.data.arff`; the protocol's splits (`random_split`, `train_validation_split`) are
-`admlc_tf.data.vector_splits`, both importable from here too. The writers (`write_arff`,
-`write_mulan_xml`, `save_npz`, `save_h5`) produce the same formats for fixtures and conversions.
+one-line `DataError` naming the file and the fix. The ARFF parser, the Mulan XML and their
+writers (`write_arff`, `write_mulan_xml`) are `admlc_tf.data.vectors.arff`; the protocol's splits
+(`random_split`, `train_validation_split`) are `admlc_tf.data.vectors.splits`. The writers here
+(`save_npz`, `save_h5`) produce the array formats for fixtures and conversions.
 """
 
 from __future__ import annotations
@@ -44,9 +44,7 @@ from typing import Sequence
 import h5py
 import numpy as np
 
-from admlc_tf.data.arff import (MULAN_NAMESPACE, read_arff, read_mulan_xml,  # noqa: F401
-                                 write_arff, write_mulan_xml)
-from admlc_tf.data.vector_splits import random_split, train_validation_split  # noqa: F401
+from admlc_tf.data.vectors.arff import read_arff
 from admlc_tf.errors import DataError
 
 ARFF_SUFFIXES = (".arff",)
@@ -302,7 +300,7 @@ def _mat73_strings(f: h5py.File, dataset: h5py.Dataset) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------
-# Writers of the array formats (the ARFF writers are `admlc_tf.data.arff`'s)
+# Writers of the array formats (the ARFF writers are `admlc_tf.data.vectors.arff`'s)
 
 
 def save_npz(path: str | os.PathLike, features: np.ndarray, labels: np.ndarray, *,

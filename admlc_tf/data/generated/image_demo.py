@@ -15,14 +15,12 @@ from __future__ import annotations
 import csv
 import io
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from admlc_tf.errors import DataError
-from admlc_tf.files import move_folder_into_place
+from admlc_tf.data.home import ensure_generated
+from admlc_tf.files import write_folder_atomic
 
 IMAGE_DEMO_VERSION = 1
 IMAGE_DEMO_DIRNAME = f"demo-shapes-v{IMAGE_DEMO_VERSION}"
@@ -34,21 +32,10 @@ N_IMAGES = 480
 
 def ensure_image_demo(cache_dir: str | os.PathLike | None = None) -> Path:
     """Returns the cached demo folder, generating it first if it is missing or incomplete."""
-    from admlc_tf.data.home import data_home
-
-    root = Path(cache_dir).expanduser() if cache_dir is not None else data_home()
-    target = root / IMAGE_DEMO_DIRNAME
-    if _is_complete(target):
-        return target
-    print(f"admlc-tf: generating the synthetic image demo set (coloured shapes) in {target}",
-          flush=True)
-    try:
-        return generate_image_demo(target, overwrite=target.exists())
-    except FileExistsError:
-        if _is_complete(target):  # another process finished first
-            return target
-        raise DataError(f"image demo set {target} is incomplete and could not be replaced: "
-                        "delete the folder and run again") from None
+    return ensure_generated(
+        IMAGE_DEMO_DIRNAME,
+        lambda target, overwrite: generate_image_demo(target, overwrite=overwrite),
+        _is_complete, what="image demo set", detail="coloured shapes", home=cache_dir)
 
 
 def generate_image_demo(target: str | os.PathLike, *, n_images: int = N_IMAGES, seed: int = 0,
@@ -61,9 +48,8 @@ def generate_image_demo(target: str | os.PathLike, *, n_images: int = N_IMAGES, 
     target = Path(target).expanduser()
     if target.exists() and not overwrite and any(target.iterdir()):
         raise FileExistsError(f"{target} exists: pass overwrite=True to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
+
+    def write(staging: Path) -> None:
         (staging / "images").mkdir()
         rng = np.random.default_rng(seed)
         rows = []
@@ -81,11 +67,8 @@ def generate_image_demo(target: str | os.PathLike, *, n_images: int = N_IMAGES, 
         writer.writerow(("file", "labels", "split"))
         writer.writerows(rows)
         (staging / "labels.csv").write_text(text.getvalue(), encoding="utf-8")
-        move_folder_into_place(staging, target, overwrite=overwrite)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+
+    return write_folder_atomic(target, write, overwrite=overwrite)
 
 
 def draw_shapes(rng: np.random.Generator):

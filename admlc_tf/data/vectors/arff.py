@@ -1,6 +1,6 @@
 """The ARFF format of Mulan and MEKA: the small parser (dense and sparse rows, which scipy.io.arff
-does not read), the Mulan label XML, and the writers of both (see `admlc_tf.data.vectors` for the
-conventions)."""
+does not read), the Mulan label XML, and the writers of both (see
+`admlc_tf.data.vectors.formats` for the conventions)."""
 
 from __future__ import annotations
 

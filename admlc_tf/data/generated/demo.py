@@ -44,23 +44,21 @@ from __future__ import annotations
 import dataclasses
 import operator
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import soundfile as sf
 
-from admlc_tf.data.chime_home import (CROSSVAL_LIST, DEVELOPMENT_LIST, EVALUATION_LIST, LABELS,
-                                      NUM_FOLDS, SAMPLE_RATE, chunk_csv_path, chunk_wav_path,
-                                      load_development, load_evaluation, write_chunk_csv,
-                                      write_list)
-from admlc_tf.data.demo_sounds import (SOURCES, Room, active_rms, apply_room, db_to_gain,
-                                      frame_rms, make_room, room_floor)
-from admlc_tf.data.home import data_home
+from admlc_tf.data.generated.demo_sounds import (SOURCES, Room, active_rms, apply_room, db_to_gain,
+                                                 frame_rms, make_room, room_floor)
+from admlc_tf.data.layouts.chime_home import (CROSSVAL_LIST, DEVELOPMENT_LIST, EVALUATION_LIST,
+                                              LABELS, NUM_FOLDS, SAMPLE_RATE, chunk_csv_path,
+                                              chunk_wav_path, load_development, load_evaluation,
+                                              write_chunk_csv, write_list)
+from admlc_tf.data.home import ensure_generated
 from admlc_tf.errors import DataError
-from admlc_tf.files import move_folder_into_place
+from admlc_tf.files import write_folder_atomic
 
 # Bump whenever the generator's output changes, so cached copies are regenerated.
 DEMO_VERSION = 1
@@ -125,38 +123,21 @@ class SegmentPlan:
 # --------------------------------------------------------------------------------------------
 
 
-def default_data_home() -> Path:
-    """The data home (`admlc_tf.data.home.data_home`), under the name older code imports."""
-    return data_home()
-
-
 def ensure_demo_dataset(cache_dir: str | os.PathLike | None = None) -> Path:
     """Returns the cached demo set, generating it first if it is missing or incomplete.
 
     Args:
-      cache_dir: parent folder of the cache; defaults to `default_data_home()`. The set lives in
+      cache_dir: parent folder of the cache; defaults to `data_home()`. The set lives in
         `<cache_dir>/demo-chime-home-v<DEMO_VERSION>/chime_home`, so a new generator version
         never reuses an old set.
 
     Returns:
       The `chime_home` folder, ready for `chime_home.load_development` and friends.
     """
-    root = Path(cache_dir).expanduser() if cache_dir is not None else default_data_home()
-    root = root / DEMO_DIRNAME
-    target = root / "chime_home"
-    if _is_complete(target):
-        return target
-    print(f"admlc-tf: generating the synthetic demo data set (CHiME-Home layout) in {target}",
-          flush=True)
-    try:
-        # Only replace a set that is really broken: a complete one may be in use by another run.
-        return generate_demo_dataset(root, overwrite=target.exists())
-    except FileExistsError:
-        # Another process finished first; its set is as good as ours.
-        if _is_complete(target):
-            return target
-        raise DataError(f"demo data set {target} is incomplete and could not be replaced: delete "
-                        "the folder and run again") from None
+    return ensure_generated(
+        f"{DEMO_DIRNAME}/chime_home",
+        lambda target, overwrite: generate_demo_dataset(target.parent, overwrite=overwrite),
+        _is_complete, what="demo data set", detail="CHiME-Home layout", home=cache_dir)
 
 
 def generate_demo_dataset(root: str | os.PathLike, *, n_segments_dev: int = 50,
@@ -190,26 +171,20 @@ def generate_demo_dataset(root: str | os.PathLike, *, n_segments_dev: int = 50,
                          "fold")
     if n_segments_eval < 1 or chunks_per_segment < 1:
         raise ValueError("n_segments_eval and chunks_per_segment must be at least 1")
-    root = Path(root).expanduser()
-    target = root / "chime_home"
+    target = Path(root).expanduser() / "chime_home"
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists: pass overwrite=True to replace it")
-    root.mkdir(parents=True, exist_ok=True)
-
     dev, evaluation = plan_segments(n_segments_dev=n_segments_dev,
                                     n_segments_eval=n_segments_eval,
                                     chunks_per_segment=chunks_per_segment, seed=seed)
-    staging = Path(tempfile.mkdtemp(prefix=".chime_home.", suffix=".tmp", dir=root))
-    try:
+
+    def write(staging: Path) -> None:
         (staging / "chunks").mkdir()
         for plan in dev + evaluation:
             _write_segment(staging, plan, seed=seed)
         _write_lists(staging, dev, evaluation)
-        move_folder_into_place(staging, target, overwrite=overwrite)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+
+    return write_folder_atomic(target, write, overwrite=overwrite)
 
 
 def plan_segments(*, n_segments_dev: int, n_segments_eval: int, chunks_per_segment: int,

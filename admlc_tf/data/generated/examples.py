@@ -1,6 +1,7 @@
 """Small generated audio collections in each "your own audio" layout, for tests and examples.
 
-    python -m admlc_tf.data.examples my_audio --layout csv      # then: train.py --data-dir my_audio
+    python -m admlc_tf.data.generated.examples my_audio --layout csv
+    python train.py --data-dir my_audio
 
 `write_example_set(root, layout=...)` writes a *synthetic* labelled set that `train.py --data-dir`
 reads like real data: a plain folder with `labels.csv`, an FSD50K folder, or a DESED root. It
@@ -23,7 +24,8 @@ alphabetical. The samples depend only on the arguments, and so do the bytes of t
 files; an OGG file's bytes differ from run to run (libogg draws a random stream serial number).
 
 The set is written in a temporary sibling folder renamed into place at the end, so an
-interrupted run never leaves a half-written set.
+interrupted run never leaves a half-written set; `ensure_example_set` keeps one per layout, size
+and seed under the data home.
 """
 
 from __future__ import annotations
@@ -32,9 +34,7 @@ import argparse
 import csv
 import io
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -42,7 +42,9 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 
-from admlc_tf.files import move_folder_into_place
+from admlc_tf.data.home import ensure_generated
+from admlc_tf.errors import DataError
+from admlc_tf.files import write_folder_atomic
 
 LAYOUTS = ("csv", "fsd50k", "desed")
 # Bumped whenever the generated audio changes, so cached sets named with it are not reused.
@@ -105,19 +107,40 @@ def write_example_set(root: str | os.PathLike, *, layout: str = "csv", n_clips: 
     if root.exists() and not overwrite and (not root.is_dir() or any(root.iterdir())):
         raise FileExistsError(f"{root} exists and is not empty: pass overwrite=True to replace "
                               "it, or choose a new folder")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
-    try:
+
+    def write(staging: Path) -> None:
         plans = _plan(n_clips, seed, layout)
         if layout == "csv":
             _write_csv_layout(staging, plans, seed, split_column, fold_column)
         else:
             _WRITERS[layout](staging, plans, seed)
-        move_folder_into_place(staging, root, overwrite=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return root
+
+    return write_folder_atomic(root, write, overwrite=True)
+
+
+def ensure_example_set(layout: str = "csv", *, n_clips: int = 48, seed: int = 0,
+                       home: str | os.PathLike | None = None) -> Path:
+    """The example set of `layout`, `n_clips` and `seed` under `<data home>/examples/`, written
+    first when it is missing or incomplete; returns the folder to pass as `--data-dir`."""
+    name = f"examples/{layout}-{n_clips}-clips-seed-{seed}-v{EXAMPLES_VERSION}"
+    return ensure_generated(
+        name, lambda target, overwrite: write_example_set(
+            target, layout=layout, n_clips=n_clips, seed=seed, overwrite=overwrite),
+        lambda folder: _is_complete(folder, layout),
+        what="example set", detail=f"{layout} layout, {n_clips} clips", home=home)
+
+
+def _is_complete(folder: Path, layout: str) -> bool:
+    """Whether `folder` reads as a `layout` collection whose every listed file is there."""
+    from admlc_tf.data.layouts.registry import load_collection  # (scikit-learn: lazily)
+
+    if not folder.is_dir():
+        return False
+    try:
+        load_collection(folder, layout=layout)
+    except DataError:
+        return False
+    return True
 
 
 def example_labels(layout: str = "csv") -> list[str]:
@@ -368,7 +391,7 @@ _WRITERS = {"csv": _write_csv_layout, "fsd50k": _write_fsd50k_layout,
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m admlc_tf.data.examples",
+        prog="python -m admlc_tf.data.generated.examples",
         description="Write a small synthetic labelled audio set in a layout train.py reads.")
     parser.add_argument("folder", help="the folder to create (then pass it as --data-dir)")
     parser.add_argument("--layout", choices=LAYOUTS, default="csv")

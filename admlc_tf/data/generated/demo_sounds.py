@@ -1,7 +1,7 @@
 """The demo set's sounds: the speaker, television, percussive, broadband and tonal sources, the
-room each segment is recorded in, and the signal helpers they share (`admlc_tf.data.demo` plans,
-mixes, annotates and writes the chunks). Each source returns `[n_samples]` at an arbitrary level;
-the mixer sets the level."""
+room each segment is recorded in, and the signal helpers they share
+(`admlc_tf.data.generated.demo` plans, mixes, annotates and writes the chunks). Each source
+returns `[n_samples]` at an arbitrary level; the mixer sets the level."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import signal
 
-from admlc_tf.data.chime_home import SAMPLE_RATE
+from admlc_tf.data.layouts.chime_home import SAMPLE_RATE
 
 FLOOR_LEVEL_DB = (-62.0, -48.0)
 # Peterson & Barney (1952) adult male F1-F3 in Hz for ten English vowels.

@@ -15,8 +15,9 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from admlc_tf.data.collection import (SPLITS, Clip, Collection, audio_file, check_labels,
-                                      check_new_name, check_not_empty, read_table, split_labels)
+from admlc_tf.data.layouts.collection import (SPLITS, Clip, Collection, audio_file, check_labels,
+                                              check_new_name, check_not_empty, read_table,
+                                              split_labels)
 from admlc_tf.errors import DataError
 
 HEADER = "file,labels and optionally split or fold"

@@ -1,0 +1,1 @@
+"""Generated data sets: made on the user's machine, never downloaded."""

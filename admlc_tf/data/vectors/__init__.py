@@ -1,0 +1,1 @@
+"""Feature-vector data: the file formats and the paper's protocol splits."""
