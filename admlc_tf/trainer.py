@@ -24,7 +24,7 @@ from admlc_tf.data.pipeline import RowSource, training_stream
 from admlc_tf.early_stopping import EarlyStopping
 from admlc_tf.errors import AdmlcError
 from admlc_tf.losses import get_supervised_loss
-from admlc_tf.metrics import per_label_eer
+from admlc_tf.metrics import mean_eer, per_label_eer
 from admlc_tf.predictors.spec import PredictorSpec
 from admlc_tf.task import AdmlcTask
 
@@ -84,7 +84,8 @@ def mean_eer_metric(labels: np.ndarray, probabilities: np.ndarray,
     """The default validation metric: `{"val_mean_eer": mean of the defined per-label EERs}`,
     and with `label_names` each label's as `val_eer/<name>` (TensorBoard groups them)."""
     eers = per_label_eer(labels, probabilities)
-    values = {"val_mean_eer": float(np.nanmean(eers)) if np.any(~np.isnan(eers)) else math.nan}
+    mean = mean_eer(eers)  # NaN, not None, when no label has an EER: a history holds floats
+    values = {"val_mean_eer": math.nan if mean is None else mean}
     for name, value in zip(label_names or (), eers):
         values[f"val_eer/{name}"] = float(value)
     return values

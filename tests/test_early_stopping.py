@@ -8,6 +8,9 @@ from admlc_tf.predictors.cgrnn import build_cgrnn
 from admlc_tf.trainer import Trainer, make_strategy
 from tests.helpers import BANDS, FRAMES, LABELS, learnable_rows, tiny_config
 
+# Each test trains a run of several epochs end to end.
+pytestmark = pytest.mark.slow
+
 # Validation scores by epoch (1-based): the best is epoch 2.
 SCRIPT = {1: 0.40, 2: 0.20, 3: 0.30, 4: 0.25, 5: 0.35, 6: 0.10, 7: 0.5, 8: 0.5}
 

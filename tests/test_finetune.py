@@ -18,6 +18,9 @@ from admlc_tf.errors import AdmlcError
 from admlc_tf.serving.exported import ExportedPredictor
 from admlc_tf.recipes.audio import demo_config, run
 
+# Each test trains a source run and fine-tunes it end to end.
+pytestmark = pytest.mark.slow
+
 HEAD = "window_logits"
 
 

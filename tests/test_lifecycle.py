@@ -35,6 +35,7 @@ def features_config(data, out, export, epochs=1) -> ExperimentConfig:
     return config
 
 
+@pytest.mark.slow
 def test_features_task_resumes_refuses_other_settings_and_plots(vectors, tmp_path):
     # Catches: the features task bypassing the lifecycle (no resume check, no checkpoint
     # resume, no plots), as it did before it was a recipe.

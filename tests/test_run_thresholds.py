@@ -14,6 +14,9 @@ from admlc_tf.data.generated.demo import generate_demo_dataset
 from admlc_tf.evaluation import evaluate_export
 from admlc_tf.serving.exported import ExportedPredictor
 
+# Each test trains and exports a run end to end.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory):
