@@ -1,13 +1,14 @@
 """The critic modes at a glance: one table per study JSON, for docs/results/critic.md.
 
     python benchmarks/critic_summary.py [--vectors benchmarks/reproduce_modes.json ...]
-                                        [--audio benchmarks/critic_screen_audio.json]
+                                        [--audio benchmarks/critic_study.json]
 
 Vector studies (`benchmarks/reproduce.py --modes ...`): per Table 2 model and critic mode, how
 many of the four threshold-free measures (EER, AUC, mAP, ranking loss) the mode makes better /
 worse / not resolved against the plain model (paired 95% t interval over seeds, the study's own
-`compare`), the mean difference in mAP, and the critic's hardness AUC. Audio: the mean EER of
-each system over seeds and its paired difference from the plain runs of the same seeds.
+`compare`), the mean difference in mAP, and the critic's hardness AUC. Audio
+(`benchmarks/real_audio_study.py`): per loss and arm, each system over seeds, its paired
+difference from plain and its hardness AUC.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ if not __package__:  # `python benchmarks/critic_summary.py`: siblings as `bench
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import HERE  # noqa: E402
-from benchmarks.reproduce import compare, mean_std  # noqa: E402
+from benchmarks.reproduce import mean_std  # noqa: E402
 
 MEASURES = ("mean_eer", "mean_auc", "map", "ranking_loss")
 
@@ -54,29 +55,59 @@ def vector_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+LOWER_IS_BETTER = ("mean_eer", "ranking_loss")
+
+
 def audio_table(path: Path) -> str:
+    """The real-recording study (`benchmarks/real_audio_study.py`'s JSON): per loss and arm, each
+    system's measures over seeds, its paired difference from the plain system of the same loss
+    and arm (the study's own `differences`) and the critic's hardness AUC."""
+    part = json.loads(path.read_text())["audio"]
+    summary, runs = part["summary"], part["runs"]
+    against_plain = {d["ad"]: d["measures"] for d in part["differences"].values()
+                     if d["against"] == "plain, same arm"}
     lines = []
-    for arm, runs in json.loads(path.read_text())["arms"].items():
-        plain = {r["seed"]: r for r in runs["plain"]}
-        lines += [f"{arm}:", "", "| system | seeds | mean EER ↓ | AUC ↑ | mAP ↑ | "
-                  "Δ EER vs plain [95% CI] | hardness AUC |", "|---|---|---|---|---|---|---|"]
-        for name, system in runs.items():
-            seeds = [r["seed"] for r in system]
-            stats = {m: mean_std([r["measures"][m] for r in system]) for m in MEASURES}
-            difference = "–"
-            if name != "plain" and len(seeds) > 1:
-                d = compare([plain[s] for s in seeds], system)["mean_eer"]["difference"]
-                difference = f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
-            cue = [r["hardness_auc"] for r in system if r.get("hardness_auc") is not None]
-            lines.append(f"| {name} | {len(seeds)} | {_cell(stats['mean_eer'])} | "
-                         f"{_cell(stats['mean_auc'])} | {_cell(stats['map'])} | {difference} | "
-                         f"{_cell(mean_std(cue)) if cue else '–'} |")
+    for name, info in part["systems"].items():
+        if name not in summary or info["system"] != "plain":
+            continue
+        group = [n for n, i in part["systems"].items() if n in summary
+                 and (i["loss"], i["arm"]) == (info["loss"], info["arm"])]
+        lines += [f"{info['loss'].upper()}, {info['arm']}:", "",
+                  "| system | seeds | mean EER ↓ | AUC ↑ | mAP ↑ | Δ EER vs plain [95% CI] | "
+                  "Δ AUC vs plain [95% CI] | hardness AUC |", "|---|" + "---|" * 7]
+        for system in group:
+            stats = summary[system]
+            differences = [_difference(against_plain.get(system), m)
+                           for m in ("mean_eer", "mean_auc")]
+            cue = [r["hardness_auc"] for r in runs[system] if r.get("hardness_auc") is not None]
+            lines.append(f"| {part['systems'][system]['system']} | {stats['mean_eer']['n']} | "
+                         f"{_cell(stats['mean_eer'])} | {_cell(stats['mean_auc'])} | "
+                         f"{_cell(stats['map'])} | {' | '.join(differences)} | "
+                         f"{_cell(mean_std(cue), 2) if cue else '–'} |")
         lines.append("")
     return "\n".join(lines)
 
 
-def _cell(stat: dict) -> str:
-    return f"{stat['mean']:.3f} ± {stat['std']:.3f}" if stat["std"] else f"{stat['mean']:.3f}"
+def _difference(measures: dict | None, measure: str) -> str:
+    """`+0.011 [-0.005, +0.026]`, in bold with ✓ / ✗ when the interval excludes 0."""
+    if measures is None:
+        return "–"
+    d = measures[measure]["difference"]
+    if d.get("low") is None:
+        return f"{d['mean']:+.3f}"
+    text = f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+    lower = measure in LOWER_IS_BETTER
+    if (d["high"] < 0) if lower else (d["low"] > 0):
+        return f"**{text}** ✓"
+    if (d["low"] > 0) if lower else (d["high"] < 0):
+        return f"**{text}** ✗"
+    return text
+
+
+def _cell(stat: dict, digits: int = 3) -> str:
+    if stat.get("n", 2) > 1 and stat["std"]:
+        return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+    return f"{stat['mean']:.{digits}f}"
 
 
 def main(argv=None) -> int:
@@ -84,7 +115,7 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vectors", nargs="*", default=[
         str(HERE / "reproduce_modes.json"), str(HERE / "reproduce_modes_realvec.json")])
-    parser.add_argument("--audio", nargs="*", default=[str(HERE / "critic_screen_audio.json")])
+    parser.add_argument("--audio", nargs="*", default=[str(HERE / "critic_study.json")])
     args = parser.parse_args(argv)
     for path in map(Path, args.vectors + args.audio):
         if not path.is_file():
@@ -94,7 +125,7 @@ def main(argv=None) -> int:
     for path in args.vectors:
         print(vector_table(Path(path)))
     for path in args.audio:
-        print(f"**{Path(path).name}**\n\n{audio_table(Path(path))}")
+        print(audio_table(Path(path)))
     return 0
 
 
