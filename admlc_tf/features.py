@@ -73,6 +73,7 @@ def read_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise DataError(f"audio file {path} cannot be decoded ({reason}): replace it with an "
                         "intact WAV, FLAC or OGG file (MP3 only where libsndfile reads it)") from None
+    check_sample_rate(path, rate)
     if audio.shape[0] == 0:
         raise DataError(f"audio file {path} holds no samples: replace it or remove it from the "
                         "list")
@@ -98,6 +99,19 @@ def load_waveform(path: str | Path, *, config: FeatureConfig) -> np.ndarray:
     """
     waveform = read_audio(path, sample_rate=config.sample_rate)
     return np.pad(waveform, (0, max(0, config.num_samples - waveform.shape[0])))
+
+
+# Rates outside these are a damaged header, not audio: a WAV claiming 3 Hz would be resampled to
+# hours of 16 kHz samples (found by benchmarks/fuzz.py), one claiming 4 GHz read in 4 GB blocks.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768000
+
+
+def check_sample_rate(path: Path, rate: int) -> None:
+    """Rejects a file whose header gives a sample rate no recording has."""
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise DataError(f"audio file {path} claims a sample rate of {rate} Hz, outside "
+                        f"{MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz: its header is damaged; "
+                        "replace it with an intact copy")
 
 
 def check_wav_not_truncated(path: Path) -> None:

@@ -18,8 +18,8 @@ tagged), `refused` (exit 2: an `AdmlcError` of one line). Anything else is a fin
 - `half-written`: a temporary file left behind, an output written by a refused run, or an
   output that does not parse.
 
-The exported graph is stood in for (zeros of the export's 7 outputs) so a case costs
-milliseconds, except with `--real-graph`, where export cases run a real tiny SavedModel and
+The exported graph is stood in for (`tf.saved_model.load` answers zeros of the export's 7
+outputs; every method of `ExportedPredictor` runs) so a case costs milliseconds, except with `--real-graph`, where export cases run a real tiny SavedModel and
 mutate its graph files too. The per-case time limit is a SIGALRM in this process; memory is
 capped per case (RLIMIT_AS) so an absurd header cannot take the machine's memory.
 """
@@ -96,27 +96,48 @@ def memory_cap(headroom: int = MEMORY_HEADROOM):
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
+class StandInSignature:
+    """A concrete function's face: its input and output specs, and zeros of the outputs'
+    width when called (`segments` answers one segment per row, as the real one does)."""
+
+    def __init__(self, inputs: dict, outputs: int, per_row: bool = False):
+        import tensorflow as tf
+
+        self.structured_input_signature = ((), inputs)
+        self.structured_outputs = {"probabilities": tf.TensorSpec((None, outputs))}
+        self.outputs, self.per_row = outputs, per_row
+
+    def __call__(self, **inputs):
+        import tensorflow as tf
+
+        rows = int(tf.shape(next(iter(inputs.values())))[0])
+        shape = (rows, 1, self.outputs) if self.per_row else (rows, self.outputs)
+        return {"probabilities": tf.zeros(shape, tf.float32)}
+
+
 @contextlib.contextmanager
 def stand_in_graph(outputs: int = len(inputs.LABELS)):
-    """The exported model's calls answer zeros of its `outputs` labels, without loading a graph:
-    the readers around them are what is fuzzed, and a graph load costs seconds."""
+    """`tf.saved_model.load` gives a stand-in whose signatures answer zeros of `outputs`
+    labels: the readers around the graph are what is fuzzed, and a graph load costs seconds."""
     import tensorflow as tf
 
-    from admlc_tf.serving.exported import ExportedPredictor
+    from admlc_tf.config import FeatureConfig
 
-    def zeros(rows):
-        return tf.zeros((len(rows), outputs), tf.float32)
+    features = FeatureConfig()
+    spec = tf.TensorSpec((None, features.num_frames, features.n_mels), name="features")
+    waveform = {"waveform": tf.TensorSpec((None, None))}
 
-    saved = {name: getattr(ExportedPredictor, name)
-             for name in ("segment_probabilities", "__call__", "tag_image_bytes")}
-    ExportedPredictor.segment_probabilities = lambda self, segments: zeros(segments)
-    ExportedPredictor.__call__ = lambda self, features: {"probabilities": zeros(features)}
-    ExportedPredictor.tag_image_bytes = lambda self, encoded: zeros(encoded).numpy()
+    class Loaded:
+        signatures = {"features": StandInSignature({"features": spec}, outputs),
+                      "serving_default": StandInSignature(waveform, outputs),
+                      "segments": StandInSignature(waveform, outputs, per_row=True)}
+
+    real = tf.saved_model.load
+    tf.saved_model.load = lambda path, *args, **kwargs: Loaded()
     try:
         yield
     finally:
-        for name, value in saved.items():
-            setattr(ExportedPredictor, name, value)
+        tf.saved_model.load = real
 
 
 # --- one entry point, ended as the CLI would end it ---------------------------------------------

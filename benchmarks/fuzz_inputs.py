@@ -166,7 +166,7 @@ def _gif_fields(data: bytes) -> list[tuple[int, str]]:
 
 def _bmp_fields(data: bytes) -> list[tuple[int, str]]:
     # file size, pixel offset, header size, width, height, planes, bits, compression, image size
-    return [(2, "<I"), (10, "<I"), (14, "<I"), (18, "<i"), (22, "<i"), (26, "<H"), (28, "<H"),
+    return [(2, "<I"), (10, "<I"), (14, "<I"), (18, "<I"), (22, "<I"), (26, "<H"), (28, "<H"),
             (30, "<I"), (34, "<I"), (46, "<I")]
 
 

@@ -54,8 +54,22 @@ class ExportedPredictor:
                              "saved_models/<name>/<version>")
         self.path = path
         self.assets = path / self.ASSETS
-        self.label_names = (self.assets / self.LABELS).read_text(encoding="utf-8").splitlines()
-        self.metadata = json.loads((self.assets / self.CONFIG).read_text())
+        self.label_names = self._asset(self.LABELS, lambda text: text.splitlines())
+        self.metadata = self._asset(self.CONFIG, json.loads)
+        if not isinstance(self.metadata, dict):
+            raise AdmlcError(f"{self.assets / self.CONFIG} holds no JSON object: re-export the "
+                             "model or restore the file")
+
+    def _asset(self, name: str, parse):
+        """One asset read as UTF-8 and parsed; a missing, damaged or hand-broken one is one
+        line naming it (found by benchmarks/fuzz.py: raw JSONDecodeError, UnicodeDecodeError)."""
+        path = self.assets / name
+        try:
+            return parse(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError included
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e).splitlines()[0]
+            raise AdmlcError(f"{path} cannot be read ({reason}): re-export the model or restore "
+                             "the file") from None
 
     @staticmethod
     def write_assets(asset_dir: Path, *, label_names: Sequence[str], metadata: dict,
@@ -141,7 +155,20 @@ class ExportedPredictor:
     def _loaded(self):
         import tensorflow as tf
 
-        return tf.saved_model.load(str(self.path))
+        try:
+            loaded = tf.saved_model.load(str(self.path))
+            outputs = loaded.signatures["features"].structured_outputs["probabilities"]
+        except Exception as e:  # noqa: BLE001 -- protobuf, TF and OS errors alike: one line
+            reason = (str(e).splitlines() or [type(e).__name__])[0][:200]
+            raise AdmlcError(f"the SavedModel of {self.path} cannot be loaded ({reason}): "
+                             "re-export the model or restore its folder") from None
+        # labels.txt edited by hand (or cut short) would silently shift every label's score
+        width = outputs.shape[-1]
+        if width is not None and width != len(self.label_names):
+            raise AdmlcError(f"{self.assets / self.LABELS} lists {len(self.label_names)} labels "
+                             f"but the model of {self.path} has {width} outputs: restore the "
+                             "file or re-export the model")
+        return loaded
 
     @property
     def signature(self):

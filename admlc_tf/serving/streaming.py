@@ -21,9 +21,12 @@ import soundfile
 import soxr
 
 from admlc_tf.errors import DataError
-from admlc_tf.features import check_wav_not_truncated
+from admlc_tf.features import check_sample_rate, check_wav_not_truncated
 
 BLOCK_SECONDS = 1.0  # of the file's own rate; a block is decoded, mixed and resampled at once
+# A block's frames times channels at most: a header claiming 65,535 channels would otherwise
+# ask for gigabytes per block (found by benchmarks/fuzz.py).
+BLOCK_VALUES = 1 << 22
 
 
 @dataclasses.dataclass
@@ -62,14 +65,16 @@ def mono_blocks(path: str | Path, *, sample_rate: int, info: StreamInfo,
         raise DataError(f"audio file {path} is missing: restore it or remove it from the list")
     check_wav_not_truncated(path)
     try:
-        rate = soundfile.info(str(path)).samplerate
+        header = soundfile.info(str(path))
     except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError) as e:
         raise _decode_error(path, e) from None
+    rate = header.samplerate
+    check_sample_rate(path, rate)
     resampler = None
     if rate != sample_rate:
         info.original_rate = rate
         resampler = soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="HQ")
-    blocksize = max(1, int(block_seconds * rate))
+    blocksize = max(1, min(int(block_seconds * rate), BLOCK_VALUES // max(1, header.channels)))
     read = produced = 0
     try:
         for block in soundfile.blocks(str(path), blocksize=blocksize, dtype="float32",

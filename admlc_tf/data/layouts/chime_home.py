@@ -113,23 +113,29 @@ def _read_list(path: Path, min_columns: int) -> list[list[str]]:
     if not path.is_file():
         raise DataError(f"list file {path} is missing: restore it from chime_home.tar.gz")
     rows, seen = [], set()
-    with open(path, newline="") as f:
-        for line_no, row in enumerate(csv.reader(f), start=1):
-            if not row or not "".join(row).strip():
-                continue
-            row = [cell.strip() for cell in row]
-            if len(row) < min_columns:
-                raise DataError(f"{path}:{line_no}: expected {min_columns} comma-separated columns, "
-                                f"got {row!r}: fix the list file")
-            name = row[1]
-            if not name or "/" in name or "\\" in name or name.startswith("."):
-                raise DataError(f"{path}:{line_no}: chunk name {name!r} is not a plain file name "
-                                "inside chunks/: fix the list file")
-            if name in seen:
-                raise DataError(f"{path}:{line_no}: chunk {name} is listed twice: remove the "
-                                "duplicate line")
-            seen.add(name)
-            rows.append(row)
+    try:
+        with open(path, newline="") as f:
+            for line_no, row in enumerate(csv.reader(f), start=1):
+                if not row or not "".join(row).strip():
+                    continue
+                row = [cell.strip() for cell in row]
+                if len(row) < min_columns:
+                    raise DataError(f"{path}:{line_no}: expected {min_columns} comma-separated "
+                                    f"columns, got {row!r}: fix the list file")
+                name = row[1]
+                # (a NUL or control character cannot be in a file name that open() accepts)
+                if (not name or "/" in name or "\\" in name or name.startswith(".")
+                        or not name.isprintable()):
+                    raise DataError(f"{path}:{line_no}: chunk name {name!r} is not a plain file "
+                                    "name inside chunks/: fix the list file")
+                if name in seen:
+                    raise DataError(f"{path}:{line_no}: chunk {name} is listed twice: remove the "
+                                    "duplicate line")
+                seen.add(name)
+                rows.append(row)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"list file {path} cannot be read ({str(e).splitlines()[0]}): restore it "
+                        "from chime_home.tar.gz") from None
     if not rows:
         raise DataError(f"list file {path} lists no chunks: restore it from chime_home.tar.gz")
     return rows

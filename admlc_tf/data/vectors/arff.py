@@ -235,7 +235,7 @@ def _parse_row(path: Path, line_no: int, line: str, attributes, defaults, codes)
                 i = int(parts[0])
                 if not 0 <= i < n or len(parts) != 2:
                     raise ValueError
-            except ValueError:
+            except (ValueError, IndexError):  # IndexError: an empty entry, as in `{0 1,}`
                 raise DataError(f"{path}:{line_no}: sparse entry {item!r} is not '<index 0.."
                                 f"{n - 1}> <value>': fix the row") from None
             row[i] = _to_float(path, line_no, parts[1], attributes[i], codes[i])

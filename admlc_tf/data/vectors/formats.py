@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Sequence
 
@@ -128,7 +130,11 @@ def load_vectors(path: str | os.PathLike, *, labels_xml: str | os.PathLike | Non
     if suffix in ARFF_SUFFIXES:
         features, labels, label_names, feature_names = read_arff(path, labels_xml, num_labels)
     else:
-        features, labels, label_names, feature_names = readers[suffix](path)
+        try:
+            features, labels, label_names, feature_names = readers[suffix](path)
+        except UnicodeDecodeError as e:  # label or feature names stored as non-UTF-8 bytes
+            raise DataError(f"{path}: its label or feature names are not UTF-8 text ({e.reason} "
+                            f"at byte {e.start}): re-save them as UTF-8 strings") from None
     return _validated(path, features, labels, label_names, feature_names, num_labels)
 
 
@@ -239,22 +245,37 @@ def _read_npz(path: Path):
                             f"{key}=np.asarray({key}, dtype=float or str))") from None
     except DataError:
         raise
-    except (OSError, ValueError, EOFError) as e:
-        raise DataError(f"{path}: not a readable .npz file ({e}): re-save it with np.savez") \
-            from None
+    # An .npz is a zip of .npy files: a damaged one fails in zipfile or zlib, not only in numpy.
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        raise DataError(f"{path}: not a readable .npz file ({_first_line(e)}): re-save it with "
+                        "np.savez") from None
     return (loaded[x_key], loaded[y_key], _names(loaded.get("label_names")),
             _names(loaded.get("feature_names")))
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).splitlines() or [type(error).__name__])[0]
+
+
+def _dataset(path: Path, f: h5py.File, key: str):
+    """`f[key][()]`; a group or other non-array under the name is one line."""
+    if not isinstance(f[key], h5py.Dataset):
+        raise DataError(f"{path}: {key!r} is an HDF5 group, not an array: store {key} as one "
+                        "dataset")
+    return f[key][()]
 
 
 def _read_h5(path: Path):
     try:
         with h5py.File(path, "r") as f:
             x_key, y_key = _pick(path, f.keys(), [("X", "Y")])
-            return (f[x_key][()], f[y_key][()],
-                    _names(f["label_names"][()]) if "label_names" in f else None,
-                    _names(f["feature_names"][()]) if "feature_names" in f else None)
-    except OSError as e:
-        raise DataError(f"{path}: not a readable HDF5 file ({e}): re-save it with h5py") from None
+            return (_dataset(path, f, x_key), _dataset(path, f, y_key),
+                    _names(_dataset(path, f, "label_names")) if "label_names" in f else None,
+                    _names(_dataset(path, f, "feature_names")) if "feature_names" in f else None)
+    # A damaged object header surfaces as KeyError or RuntimeError from h5py, not only OSError.
+    except (OSError, KeyError, RuntimeError, ValueError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not a readable HDF5 file ({_first_line(e)}): re-save it with "
+                        "h5py") from None
 
 
 def _read_mat(path: Path):
