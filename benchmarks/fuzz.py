@@ -30,6 +30,7 @@ import argparse
 import collections
 import contextlib
 import datetime
+import faulthandler
 import io
 import resource
 import shutil
@@ -264,7 +265,8 @@ def build(case: Case, folder: Path, space: Workspace) -> dict[str, tuple[Callabl
     if fmt in inputs.AUDIO or fmt in inputs.IMAGES:
         make = inputs.audio_bytes if fmt in inputs.AUDIO else inputs.image_bytes
         valid, other = make(fmt, rng), make(fmt, rng)
-        data = inputs.mutate_bytes(fmt, mutation, valid, other, rng)
+        data = valid if mutation == "none" else inputs.mutate_bytes(fmt, mutation, valid,
+                                                                     other, rng)
         if fmt in inputs.IMAGES:
             path = folder / f"image{suffix}"
             inputs.write_bytes(path, data)
@@ -284,7 +286,9 @@ def build(case: Case, folder: Path, space: Workspace) -> dict[str, tuple[Callabl
                             [out / "tags.csv", out / "tags.json"])}
     if fmt in inputs.LAYOUTS:
         texts = inputs.write_layout(fmt, folder / "data", rng)
-        if mutation == "audio":
+        if mutation == "none":
+            pass
+        elif mutation == "audio":
             clips = sorted((folder / "data").rglob("*.wav"))
             path = clips[int(rng.integers(len(clips)))]
             kind = inputs.BYTE_MUTATIONS[int(rng.integers(len(inputs.BYTE_MUTATIONS)))]
@@ -305,6 +309,8 @@ def build(case: Case, folder: Path, space: Workspace) -> dict[str, tuple[Callabl
         path = folder / f"vectors{suffix}"
         if mutation == "structure":
             inputs.restructure(fmt, path, rng)
+        elif mutation == "none":
+            inputs.write_vectors(fmt, path, rng)
         else:
             inputs.write_vectors(fmt, path, rng)
             other = folder / f"other{suffix}"
@@ -331,8 +337,8 @@ def build(case: Case, folder: Path, space: Workspace) -> dict[str, tuple[Callabl
     # an export folder
     source = space.real_export or space.audio_export
     export = inputs.copy_export(source, folder / "export" / "1")
-    target = inputs.export_targets(export)[mutation]
-    if target.is_file():
+    target = inputs.export_targets(export).get(mutation)
+    if target is not None and target.is_file():
         data = target.read_bytes()
         if mutation == "config":
             mutated = inputs.json_edit(data.decode("utf-8"), rng)
@@ -490,7 +496,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         report.update(time_limit_s=args.time_limit, real_graph=args.real_graph, seed=args.seed)
         started, records = time.time(), []
         for i, case in enumerate(inputs.cases(args.cases, args.seed)):
+            # a hang in C code that the alarm cannot interrupt still names itself
+            faulthandler.dump_traceback_later(3 * args.time_limit + 30)
+            log_case = f"case {i} {case}"
             records.append(run_case(case, space, args.time_limit))
+            faulthandler.cancel_dump_traceback_later()
+            if records[-1]["seconds"] > args.time_limit:
+                log(f"slow {log_case}: {records[-1]['seconds']} s")
             if records[-1]["outcome"] in FINDINGS:
                 log(f"finding {case}: {records[-1]['entries']}")
             if (i + 1) % 100 == 0:

@@ -51,7 +51,8 @@ def mutations(fmt: str) -> tuple[str, ...]:
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    """One fuzz case: replayed exactly from these three fields (`str(case)`, `Case.parse`)."""
+    """One fuzz case: replayed exactly from these three fields (`str(case)`, `Case.parse`).
+    Mutation "none" leaves the valid input as written (every format's baseline)."""
 
     format: str
     mutation: str
@@ -349,8 +350,9 @@ def image_bytes(fmt: str, rng) -> bytes:
 
 
 def random_labels(rng, n: int) -> list[list[str]]:
-    """Label sets of `n` clips in which every one of `LABELS` occurs, the first clips first."""
-    sets = [[LABELS[i % len(LABELS)]] for i in range(n)]
+    """Label sets of `n` clips, the first with every one of `LABELS` (so the training clips
+    hold the vocabulary whichever clips are val or test)."""
+    sets = [list(LABELS)] + [[LABELS[i % len(LABELS)]] for i in range(1, n)]
     for labels in sets:
         labels += [x for x in LABELS if rng.random() < 0.2 and x not in labels]
     return sets
