@@ -68,16 +68,26 @@ def read_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
         raise DataError(f"audio file {path} is missing: restore it or remove it from the list")
     check_wav_not_truncated(path)
     try:
-        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        # Read in blocks rather than all at once: soundfile.read allocates the frames the header
+        # announces, and a damaged FLAC header announced 2^36 of them (256 GiB; benchmarks/fuzz.py).
+        with soundfile.SoundFile(str(path)) as f:
+            rate = f.samplerate
+            check_sample_rate(path, rate)
+            block = max(1, min(rate, BLOCK_VALUES // max(1, f.channels)))
+            pieces = []
+            while True:
+                frames = f.read(block, dtype="float32", always_2d=True)
+                if not len(frames):
+                    break
+                pieces.append(frames.mean(axis=1))  # [frames], channels averaged
     except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise DataError(f"audio file {path} cannot be decoded ({reason}): replace it with an "
                         "intact WAV, FLAC or OGG file (MP3 only where libsndfile reads it)") from None
-    check_sample_rate(path, rate)
-    if audio.shape[0] == 0:
+    if not pieces:
         raise DataError(f"audio file {path} holds no samples: replace it or remove it from the "
                         "list")
-    waveform = audio.mean(axis=1)  # [n_samples]
+    waveform = np.concatenate(pieces)  # [n_samples]
     if not np.all(np.isfinite(waveform)):
         raise DataError(f"audio file {path} contains NaN or inf samples: replace it")
     if rate != sample_rate:
@@ -101,6 +111,9 @@ def load_waveform(path: str | Path, *, config: FeatureConfig) -> np.ndarray:
     return np.pad(waveform, (0, max(0, config.num_samples - waveform.shape[0])))
 
 
+# A block's frames times channels at most, when a file is read in blocks: a header claiming
+# 65,535 channels would otherwise ask for gigabytes per block (found by benchmarks/fuzz.py).
+BLOCK_VALUES = 1 << 22
 # Rates outside these are a damaged header, not audio: a WAV claiming 3 Hz would be resampled to
 # hours of 16 kHz samples (found by benchmarks/fuzz.py), one claiming 4 GHz read in 4 GB blocks.
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768000

@@ -37,6 +37,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -228,6 +229,9 @@ class Workspace:
         inputs.write_bytes(self.image, inputs.image_bytes("png", rng))
         self.dataset = root / "dataset"
         inputs.write_layout("labels-csv", self.dataset, rng)
+        # The first feature extraction imports and compiles for seconds: not a case's time.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            _prepare(self.dataset, root / "warm-up")()
 
 
 def _prepare(folder: Path, cache: Path, layout_fmt: Optional[str] = None):
@@ -496,13 +500,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         report.update(time_limit_s=args.time_limit, real_graph=args.real_graph, seed=args.seed)
         started, records = time.time(), []
         for i, case in enumerate(inputs.cases(args.cases, args.seed)):
-            # a hang in C code that the alarm cannot interrupt still names itself
-            faulthandler.dump_traceback_later(3 * args.time_limit + 30)
-            log_case = f"case {i} {case}"
+            # A hang in C code, which the alarm cannot interrupt, still names its case and
+            # where it is stuck (the dump is C-level: it needs no GIL).
+            watchdog = threading.Timer(3 * args.time_limit, log, [f"case {i} {case} hangs"])
+            watchdog.daemon = True
+            watchdog.start()
+            faulthandler.dump_traceback_later(3 * args.time_limit + 10)
             records.append(run_case(case, space, args.time_limit))
             faulthandler.cancel_dump_traceback_later()
+            watchdog.cancel()
             if records[-1]["seconds"] > args.time_limit:
-                log(f"slow {log_case}: {records[-1]['seconds']} s")
+                log(f"slow case {i} {case}: {records[-1]['seconds']} s")
             if records[-1]["outcome"] in FINDINGS:
                 log(f"finding {case}: {records[-1]['entries']}")
             if (i + 1) % 100 == 0:

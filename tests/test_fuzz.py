@@ -127,10 +127,11 @@ def test_a_header_of_65535_channels_is_read_in_bounded_blocks(space, tmp_path):
     from admlc_tf.serving import streaming
 
     path = tmp_path / "wide.wav"
-    soundfile.write(path, np.zeros((65535 * 2, 1), np.float32), 16000, subtype="PCM_16")
+    soundfile.write(path, np.zeros((65535 * 2, 1), np.float32), 16000, subtype="PCM_U8")
     data = bytearray(path.read_bytes())
     data[22:24] = (65535).to_bytes(2, "little")  # channels
-    data[32:34] = (2 * 65535).to_bytes(2, "little")  # block align
+    data[28:32] = (16000 * 65535).to_bytes(4, "little")  # bytes per second
+    data[32:34] = (65535).to_bytes(2, "little")  # bytes per frame: two frames of audio
     path.write_bytes(bytes(data))
     with fuzz.memory_cap(1 << 30):
         blocks = list(streaming.mono_blocks(path, sample_rate=16000, info=streaming.StreamInfo()))

@@ -21,12 +21,9 @@ import soundfile
 import soxr
 
 from admlc_tf.errors import DataError
-from admlc_tf.features import check_sample_rate, check_wav_not_truncated
+from admlc_tf.features import BLOCK_VALUES, check_sample_rate, check_wav_not_truncated
 
 BLOCK_SECONDS = 1.0  # of the file's own rate; a block is decoded, mixed and resampled at once
-# A block's frames times channels at most: a header claiming 65,535 channels would otherwise
-# ask for gigabytes per block (found by benchmarks/fuzz.py).
-BLOCK_VALUES = 1 << 22
 
 
 @dataclasses.dataclass
