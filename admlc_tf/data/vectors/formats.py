@@ -262,7 +262,51 @@ def _dataset(path: Path, f: h5py.File, key: str):
     if not isinstance(f[key], h5py.Dataset):
         raise DataError(f"{path}: {key!r} is an HDF5 group, not an array: store {key} as one "
                         "dataset")
+    if h5py.check_vlen_dtype(f[key].dtype) is not None:
+        _check_global_heap(path, f, key)
     return f[key][()]
+
+
+def _check_global_heap(path: Path, f: h5py.File, key: str) -> None:
+    """Walks the global heap collections that a contiguous variable-length dataset (label
+    names) points into, as HDF5 decodes them, and refuses a damaged one.
+
+    HDF5 1.14 loops forever, holding the GIL, on a collection whose free-space object has size 0
+    (a spliced .h5 found by benchmarks/fuzz.py hung `train.py`); nothing can interrupt it, so
+    the bytes are checked before HDF5 reads them.
+    """
+    dataset = f[key]
+    start = dataset.id.get_offset()
+    if start is None:  # compact or chunked: HDF5 holds the references elsewhere
+        return
+    address_size, length_size = f.id.get_create_plist().get_sizes()
+    element = 4 + address_size + 4  # sequence length, collection address, object index
+    damaged = DataError(f"{path}: the strings of {key!r} are damaged (a global heap that does "
+                        "not decode): re-save the file with h5py")
+    size = path.stat().st_size
+    with open(path, "rb") as raw:
+        raw.seek(start)
+        references = raw.read(min(dataset.id.get_storage_size(), element * dataset.size))
+        collections = {int.from_bytes(references[i + 4:i + 4 + address_size], "little")
+                       for i in range(0, len(references) - element + 1, element)}
+        for address in sorted(collections - {0}):
+            raw.seek(address)
+            head = raw.read(8 + length_size)
+            length = int.from_bytes(head[8:], "little")
+            if head[:5] != b"GCOL\x01" or not 8 + length_size <= length <= size - address:
+                raise damaged
+            raw.seek(address)
+            heap = raw.read(length)
+            p, header = 8 + length_size, 8 + length_size  # objects: index, refs, 4, size
+            while p < len(heap):
+                if p + header > len(heap):
+                    break  # a tail too small for an object is free space, as HDF5 reads it
+                index = int.from_bytes(heap[p:p + 2], "little")
+                object_size = int.from_bytes(heap[p + 8:p + 8 + length_size], "little")
+                need = header + -(-object_size // 8) * 8 if index else object_size
+                if need <= 0 or p + need > len(heap):
+                    raise damaged
+                p += need
 
 
 def _read_h5(path: Path):
