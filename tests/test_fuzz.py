@@ -43,6 +43,8 @@ FOUND = {
     "export:config:1171177559": "JSONDecodeError of assets/export_config.json",
     "export:labels:2063861959": "ValueError: labels and scores of another shape",
     "wav:header:962428968": "a 3 Hz header: minutes resampling (timeout)",
+    "flac:header:400993843": "MemoryError: 256 GiB for the 2^36 frames the header announces",
+    "h5:splice:2013237830": "a hang in HDF5 (a global heap with a 0-size free object)",
     "bmp:header:1829411354": "DecompressionBombError",
     "gif:header:71493723": "DecompressionBombError",
     "arff:sparse:314702509": "IndexError on the sparse row {0 1,}",

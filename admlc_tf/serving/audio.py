@@ -140,9 +140,8 @@ def tag_audio(paths: Sequence[str | Path], *, model: ExportedPredictor,
         raise AdmlcError(f"--batch-size {batch_size} must be at least 1")
     if "serving" not in model.metadata:
         raise AdmlcError(f"{model.path} takes feature vectors, not audio: use an audio model")
-    rate = model.metadata["features"]["sample_rate"]
-    serving = model.metadata["serving"]
-    segment, hop = serving["segment_samples"], serving["hop_samples"]
+    serving = model.waveform_settings()
+    rate, segment, hop = serving["sample_rate"], serving["segment_samples"], serving["hop_samples"]
     names = model.label_names
     cuts, used = model.thresholds(threshold)
     predict = segment_predictor(model, backend)

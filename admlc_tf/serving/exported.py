@@ -17,6 +17,7 @@ The SavedModel itself is loaded on first use of a signature, so reading the asse
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from pathlib import Path
@@ -26,6 +27,29 @@ import numpy as np
 
 from admlc_tf import thresholds as thresholds_lib
 from admlc_tf.errors import AdmlcError
+
+
+def _same_kind(value, default) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and (
+            isinstance(value, int) or isinstance(default, float))
+    return isinstance(value, type(default)) if isinstance(default, (str, tuple)) else True
+
+
+def _mistyped(config, default, prefix: str = "") -> Optional[str]:
+    """The first field of a loaded config whose value is not of its default's type (a run's
+    config never has one; a damaged export's may, and would fail deep inside data preparation)."""
+    for field in dataclasses.fields(default):
+        value, expected = getattr(config, field.name), getattr(default, field.name)
+        if dataclasses.is_dataclass(expected):
+            wrong = _mistyped(value, expected, f"{prefix}{field.name}.")
+            if wrong:
+                return wrong
+        elif expected is not None and not _same_kind(value, expected):
+            return f"{prefix}{field.name}"
+    return None
 
 
 class ExportedPredictor:
@@ -99,6 +123,50 @@ class ExportedPredictor:
     def input(self) -> str:
         """What `serving_default` takes: "waveform", "image_bytes" or "features"."""
         return self.metadata.get("input", "features")
+
+    def _damaged(self, what: str) -> AdmlcError:
+        return AdmlcError(f"{self.assets / self.CONFIG}: {what}: re-export the model or restore "
+                          "the file")
+
+    def waveform_settings(self) -> dict:
+        """An audio export's `sample_rate`, `segment_samples`, `hop_samples` and `pooling`,
+        checked: a hand-edited or damaged export_config.json is one line, not a TypeError
+        (benchmarks/fuzz.py) or a batch of 10^12 samples."""
+        features, serving = self.metadata.get("features"), self.metadata.get("serving")
+        if not isinstance(features, dict) or not isinstance(serving, dict):
+            raise self._damaged("its features or serving section is not an object")
+        settings = {"sample_rate": features.get("sample_rate"), "pooling": serving.get("pooling"),
+                    **{k: serving.get(k) for k in ("segment_samples", "hop_samples")}}
+        rate = settings["sample_rate"]
+        counts = [settings[k] for k in ("sample_rate", "segment_samples", "hop_samples")]
+        if (not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in counts)
+                or settings["segment_samples"] > 600 * rate or settings["pooling"] not in
+                ("max", "mean")):
+            raise self._damaged(f"its waveform settings {settings} are not a rate, a segment of "
+                                "at most 10 minutes, a hop and max or mean pooling")
+        return settings
+
+    def run_config(self):
+        """The training run's `ExperimentConfig` (`config`), checked against the features and
+        serving settings the export was written with (both come from the same run)."""
+        from admlc_tf.config import ExperimentConfig
+
+        try:
+            config = ExperimentConfig.from_dict(self.metadata["config"])
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise self._damaged(f"its run config cannot be read ({type(e).__name__}: "
+                                f"{(str(e).splitlines() or [''])[0][:120]})") from None
+        wrong = _mistyped(config, ExperimentConfig())
+        if wrong:
+            raise self._damaged(f"its run config's {wrong} is not of its type")
+        settings = self.waveform_settings()
+        recorded = dataclasses.asdict(config.features)
+        hop = round(config.serving.hop_seconds * config.features.sample_rate) \
+            if isinstance(config.serving.hop_seconds, (int, float)) else None
+        if (any(recorded.get(k) != v for k, v in self.metadata["features"].items())
+                or hop != settings["hop_samples"] or config.serving.pooling != settings["pooling"]):
+            raise self._damaged("its run config disagrees with its features or serving section")
+        return config
 
     @property
     def splits_file(self) -> Optional[Path]:
