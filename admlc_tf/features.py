@@ -112,7 +112,7 @@ def load_waveform(path: str | Path, *, config: FeatureConfig) -> np.ndarray:
 
 
 # A block's frames times channels at most, when a file is read in blocks: a header claiming
-# 65,535 channels would otherwise ask for gigabytes per block (found by benchmarks/fuzz.py).
+# 1,024 channels at 768 kHz would otherwise ask for 3 GB per one-second block.
 BLOCK_VALUES = 1 << 22
 # Rates outside these are a damaged header, not audio: a WAV claiming 3 Hz would be resampled to
 # hours of 16 kHz samples (found by benchmarks/fuzz.py), one claiming 4 GHz read in 4 GB blocks.

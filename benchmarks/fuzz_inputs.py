@@ -83,6 +83,8 @@ def cases(count: int, seed: int) -> list[Case]:
 
 def bitflip(data: bytes, rng) -> bytes:
     """Flips 1-16 bits; half the time inside the first 64 bytes, where headers are."""
+    if not data:  # an absent file read as empty (a MEKA ARFF has no XML)
+        return data
     out = bytearray(data)
     span = min(len(out), 64) if rng.random() < 0.5 else len(out)
     for _ in range(int(rng.integers(1, 17))):
@@ -93,6 +95,8 @@ def bitflip(data: bytes, rng) -> bytes:
 
 def truncate(data: bytes, rng) -> bytes:
     """Cuts the file: a few bytes (inside the header), or anywhere."""
+    if not data:  # an absent file read as empty (a MEKA ARFF has no XML)
+        return data
     if rng.random() < 0.3:
         return data[:int(rng.integers(0, min(len(data), 64)))]
     return data[:int(rng.integers(0, len(data)))]
@@ -101,6 +105,8 @@ def truncate(data: bytes, rng) -> bytes:
 def splice(data: bytes, other: bytes, rng) -> bytes:
     """Inserts, overwrites with or duplicates a piece of `other` (a second valid file of the
     format) or of the file itself."""
+    if not data:  # an absent file read as empty (a MEKA ARFF has no XML)
+        return data
     source = other if rng.random() < 0.6 else data
     start = int(rng.integers(len(source)))
     piece = source[start:start + int(rng.integers(1, 4096))]
