@@ -89,7 +89,7 @@ class ExportedPredictor:
         line naming it (found by benchmarks/fuzz.py: raw JSONDecodeError, UnicodeDecodeError)."""
         path = self.assets / name
         try:
-            return parse(path.read_text(encoding="utf-8"))
+            return parse(path.read_text(encoding="utf-8-sig"))  # (a BOM from a hand edit is fine)
         except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError included
             reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e).splitlines()[0]
             raise AdmlcError(f"{path} cannot be read ({reason}): re-export the model or restore "
