@@ -218,7 +218,7 @@ class Workspace:
     """The shared, unmutated pieces of every case: the stub (or real) exports and a valid
     clip and image, written once."""
 
-    def __init__(self, root: Path, real_export: Optional[Path] = None):
+    def __init__(self, root: Path, real_export: Optional[Path] = None, warm: bool = True):
         self.root = root
         rng = np.random.default_rng(0)
         self.audio_export = inputs.write_stub_export(root / "export-audio" / "1")
@@ -230,9 +230,10 @@ class Workspace:
         inputs.write_bytes(self.image, inputs.image_bytes("png", rng))
         self.dataset = root / "dataset"
         inputs.write_layout("labels-csv", self.dataset, rng)
-        # The first feature extraction imports and compiles for seconds: not a case's time.
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            _prepare(self.dataset, root / "warm-up")()
+        if warm:  # the first feature extraction imports and compiles for seconds: no case's time
+            with contextlib.redirect_stdout(io.StringIO()), \
+                    contextlib.redirect_stderr(io.StringIO()):
+                _prepare(self.dataset, root / "warm-up")()
         gc.freeze()  # what is loaded by now lives on: the collection after each case skips it
 
 
@@ -416,16 +417,19 @@ def counts(records: Sequence[dict]) -> dict:
 
 # --- the benchmark --------------------------------------------------------------------------
 
-def real_export(root: Path) -> Path:
-    """A tiny real audio export (the CGRNN of tests/test_predict.py), for `--real-graph`."""
+def real_export(root: Path, model=None) -> Path:
+    """A tiny real audio export, for `--real-graph`: the CGRNN of tests/test_predict.py, or
+    `model` (`[batch, 249, 40]` log-mel -> `[batch, 7]` logits; a smaller one traces faster)."""
     from admlc_tf.config import FeatureConfig, PredictorConfig
     from admlc_tf.predictors.cgrnn import build_cgrnn
     from admlc_tf.serving.export import export_predictor
     from admlc_tf.serving.exported import ExportedPredictor
 
-    model = build_cgrnn(249, 40, len(inputs.LABELS),
-                        config=PredictorConfig(conv_filters=(4,), gru_units=(6,), dense_units=8),
-                        feature_mean=np.full(40, -8.0), feature_variance=np.full(40, 9.0))
+    if model is None:
+        model = build_cgrnn(249, 40, len(inputs.LABELS),
+                            config=PredictorConfig(conv_filters=(4,), gru_units=(6,),
+                                                   dense_units=8),
+                            feature_mean=np.full(40, -8.0), feature_variance=np.full(40, 9.0))
     stub = ExportedPredictor(inputs.write_stub_export(root / "meta" / "1"))
     thresholds = json_load(stub.assets / ExportedPredictor.THRESHOLDS)
     return export_predictor(model, base_dir=root, name="real", label_names=inputs.LABELS,
