@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Optional
 
+from admlc_tf.files import write_text_atomic
+
 
 @dataclasses.dataclass
 class FeatureConfig:
@@ -403,7 +405,8 @@ class ExperimentConfig:
         return _from_dict(cls, values)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        # Atomic: a run killed while saving it must not leave a config.json its resume refuses.
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> "ExperimentConfig":

@@ -11,3 +11,10 @@ class AdmlcError(Exception):
 
 class DataError(AdmlcError):
     """A data set file is missing, corrupt or inconsistent."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of `error`'s message (TensorFlow's and h5py's run to several), or its
+    type's name when it has none, for a one-line message that quotes it."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

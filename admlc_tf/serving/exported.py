@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import functools
 import json
+import zipfile
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
 from admlc_tf import thresholds as thresholds_lib
-from admlc_tf.errors import AdmlcError
+from admlc_tf.errors import AdmlcError, first_line
+from admlc_tf.files import write_bytes
 
 
 class ExportedPredictor:
@@ -54,8 +56,47 @@ class ExportedPredictor:
                              "saved_models/<name>/<version>")
         self.path = path
         self.assets = path / self.ASSETS
-        self.label_names = (self.assets / self.LABELS).read_text(encoding="utf-8").splitlines()
-        self.metadata = json.loads((self.assets / self.CONFIG).read_text())
+        self.label_names = self._labels()
+        self.metadata = self._config()
+
+    def _damaged(self, name: str, why: str) -> AdmlcError:
+        return AdmlcError(f"{self.assets / name} is damaged ({why}): re-export the model, or "
+                          f"copy {self.path} again from where it was made")
+
+    def _asset_text(self, name: str) -> str:
+        path = self.assets / name
+        try:
+            return path.read_bytes().decode("utf-8")
+        except FileNotFoundError:
+            raise self._damaged(name, "it is missing") from None
+        except UnicodeDecodeError:
+            raise self._damaged(name, "it is not UTF-8 text") from None
+        except OSError as e:
+            raise AdmlcError(f"{path} cannot be read ({e.strerror}): check its "
+                             "permissions") from None
+
+    def _labels(self) -> list[str]:
+        names = self._asset_text(self.LABELS).splitlines()
+        if not names or any(not n.strip() or not n.isprintable() for n in names):
+            raise self._damaged(self.LABELS, "it should hold one printable label a line")
+        if len(set(names)) != len(names):
+            raise self._damaged(self.LABELS, "a label is listed twice")
+        return names
+
+    def _config(self) -> dict:
+        try:
+            metadata = json.loads(self._asset_text(self.CONFIG))
+        except ValueError as e:
+            raise self._damaged(self.CONFIG, f"not JSON: {e}") from None
+        if not isinstance(metadata, dict):
+            raise self._damaged(self.CONFIG, "not a JSON object")
+        serving = metadata.get("serving")
+        if "serving" in metadata and not (
+                isinstance(serving, dict) and isinstance(metadata.get("features"), dict)
+                and {"segment_samples", "hop_samples", "pooling"} <= set(serving)
+                and "sample_rate" in metadata["features"]):
+            raise self._damaged(self.CONFIG, "its serving or features settings are incomplete")
+        return metadata
 
     @staticmethod
     def write_assets(asset_dir: Path, *, label_names: Sequence[str], metadata: dict,
@@ -77,7 +118,7 @@ class ExportedPredictor:
         if thresholds is not None:
             files[ExportedPredictor.THRESHOLDS] = thresholds_lib.to_text(thresholds)
         for name, text in files.items():
-            (asset_dir / name).write_text(text, encoding="utf-8")
+            write_bytes(asset_dir / name, text.encode("utf-8"))
 
     # --- what the export takes -------------------------------------------------------------
 
@@ -109,7 +150,10 @@ class ExportedPredictor:
         # The custom layers register themselves with Keras when their modules are imported.
         from admlc_tf.predictors import cgrnn, crnn_attention  # noqa: F401
 
-        return keras.models.load_model(path, compile=False)
+        try:
+            return keras.models.load_model(path, compile=False)
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
+            raise self._damaged(self.KERAS, first_line(e)) from None
 
     def thresholds(self, override: Optional[float] = None) -> tuple[np.ndarray, str]:
         """The decision thresholds in label order and a one-line description of them: every
@@ -141,7 +185,11 @@ class ExportedPredictor:
     def _loaded(self):
         import tensorflow as tf
 
-        return tf.saved_model.load(str(self.path))
+        try:
+            return tf.saved_model.load(str(self.path))
+        except (OSError, ValueError, tf.errors.OpError) as e:  # e.g. a copy cut short
+            raise AdmlcError(f"{self.path} cannot be loaded ({first_line(e)}): re-export the "
+                             "model, or copy it again from where it was made") from None
 
     @property
     def signature(self):
