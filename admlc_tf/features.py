@@ -7,8 +7,10 @@ can reuse the very same matrix as a constant.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
+from typing import BinaryIO, Optional
 
 import keras
 import librosa
@@ -17,7 +19,7 @@ import soundfile
 import tensorflow as tf
 
 from admlc_tf.config import FeatureConfig
-from admlc_tf.errors import DataError
+from admlc_tf.errors import DataError, first_line
 
 
 @functools.lru_cache(maxsize=8)
@@ -64,15 +66,13 @@ def read_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
       DataError: the file is missing, truncated, not decodable audio, empty or not finite.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"audio file {path} is missing: restore it or remove it from the list")
-    check_wav_not_truncated(path)
-    try:
-        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise DataError(f"audio file {path} cannot be decoded ({reason}): replace it with an "
-                        "intact WAV, FLAC or OGG file (MP3 only where libsndfile reads it)") from None
+    with open_audio(path) as handle:
+        check_wav_not_truncated(path, handle)
+        handle.seek(0)
+        try:
+            audio, rate = soundfile.read(handle, dtype="float32", always_2d=True)
+        except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError) as e:
+            raise decode_error(path, e) from None
     if audio.shape[0] == 0:
         raise DataError(f"audio file {path} holds no samples: replace it or remove it from the "
                         "list")
@@ -82,6 +82,28 @@ def read_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
     if rate != sample_rate:
         waveform = librosa.resample(waveform, orig_sr=rate, target_sr=sample_rate)
     return np.ascontiguousarray(waveform, dtype=np.float32)
+
+
+def open_audio(path: Path) -> BinaryIO:
+    """`path` opened for soundfile, which then never sees the name: libsndfile takes names as
+    UTF-8, so a file named in other bytes could not be read by name.
+
+    Raises:
+      DataError: the file is missing (a broken link too) or cannot be opened (permissions).
+    """
+    if not path.is_file():
+        raise DataError(f"audio file {path} is missing: restore it or remove it from the list")
+    try:
+        return open(path, "rb")
+    except OSError as e:
+        raise DataError(f"audio file {path} cannot be opened ({e.strerror}): check its "
+                        "permissions, or remove it from the list") from None
+
+
+def decode_error(path: Path, error: BaseException) -> DataError:
+    """The one line for a file soundfile could not decode."""
+    return DataError(f"audio file {path} cannot be decoded ({first_line(error)}): replace it "
+                     "with an intact WAV, FLAC or OGG file (MP3 only where libsndfile reads it)")
 
 
 def load_waveform(path: str | Path, *, config: FeatureConfig) -> np.ndarray:
@@ -100,14 +122,15 @@ def load_waveform(path: str | Path, *, config: FeatureConfig) -> np.ndarray:
     return np.pad(waveform, (0, max(0, config.num_samples - waveform.shape[0])))
 
 
-def check_wav_not_truncated(path: Path) -> None:
+def check_wav_not_truncated(path: Path, handle: Optional[BinaryIO] = None) -> None:
     """Rejects a RIFF/WAVE file whose data chunk runs past the end of the file.
 
     libsndfile reads such a file without complaint (it returns the samples that are there), so a
-    chunk cut short by an interrupted copy would otherwise be silently zero-padded.
+    chunk cut short by an interrupted copy would otherwise be silently zero-padded. `handle`,
+    the file already open (`open_audio`), is read from (seek back before decoding it).
     """
     size = path.stat().st_size
-    with open(path, "rb") as f:
+    with contextlib.nullcontext(handle) if handle else open(path, "rb") as f:
         header = f.read(12)
         if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
             return  # not RIFF/WAVE: soundfile decides whether it can read it

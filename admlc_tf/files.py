@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
-from admlc_tf.errors import AdmlcError, DataError
+from admlc_tf.errors import AdmlcError, DataError, printable
 
 # `.NAME.tmp-PID` plus an optional suffix some writers need (Keras wants `.weights.h5`).
 _TEMPORARY = re.compile(r"^\..+\.tmp-(\d+)(\.[^/]*)?$")
@@ -125,19 +125,38 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         raise write_error(path, e, "choose a writable path") from None
 
 
+def _listed(folder: Path, suffixes: Sequence[str]) -> list[Path]:
+    """The files under `folder` with one of `suffixes`, sorted; what cannot be used (a broken
+    link, an unreadable subfolder) is one stderr line each, so a folder never looks half-tagged
+    in silence."""
+    def unreadable(error: OSError) -> None:
+        print(f"skipped {printable(str(error.filename))}: it cannot be listed ({error.strerror}; "
+              "check its permissions)", file=sys.stderr)
+
+    listed = []
+    for root, _, names in os.walk(folder, onerror=unreadable):
+        for name in names:
+            if os.path.splitext(name)[1].lower() not in suffixes:
+                continue
+            path = Path(root, name)
+            if path.is_file():
+                listed.append(path)
+            elif path.is_symlink():
+                print(f"skipped {printable(str(path))}: a symbolic link to "
+                      f"{printable(os.readlink(path))}, which does not exist (restore its target "
+                      "or remove the link)", file=sys.stderr)
+    return sorted(listed)
+
+
 def find_files(paths: Sequence[str | Path], suffixes: Sequence[str], kind: str) -> list[Path]:
     """The files named, and those under named folders with one of `suffixes` (sorted), in
     argument order; `kind` ("audio", "image") names them in the one-line errors. A broken
-    symbolic link under a folder is skipped with one stderr line naming it."""
+    symbolic link or an unreadable subfolder under a folder is skipped with one stderr line
+    naming it."""
     found = []
     for path in map(Path, paths):
         if path.is_dir():
-            listed = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes)
-            for p in listed:
-                if p.is_symlink() and not p.exists():  # said, or a folder looks half-tagged
-                    print(f"skipped {p}: a symbolic link to {os.readlink(p)}, which does not "
-                          "exist (restore its target or remove the link)", file=sys.stderr)
-            found += [p for p in listed if p.is_file()]
+            found += _listed(path, suffixes)
         elif path.is_file():
             found.append(path)
         else:

@@ -61,6 +61,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     except FileNotFoundError:
         raise DataError(f"image file {path} does not exist: restore it or remove it from the "
                         "list") from None
+    except PermissionError:
+        raise DataError(f"image file {path} cannot be opened (permission denied): check its "
+                        "permissions, or remove it from the list") from None
     except UnidentifiedImageError:
         raise DataError(f"{path} is not an image Pillow can read: replace it with a JPEG, PNG, "
                         "BMP or GIF file, or remove it from the list") from None
