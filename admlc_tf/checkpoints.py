@@ -48,7 +48,7 @@ def state_problem(folder: Path) -> Optional[str]:
     ignores a garbled one silently (the run would restart from step 0) and raises on one that
     names no checkpoint."""
     from google.protobuf import text_format
-    from tensorflow.python.checkpoint.checkpoint_state_pb2 import CheckpointState
+    from tensorflow.python.training.checkpoint_state_pb2 import CheckpointState
 
     path = folder / STATE
     if not path.is_file():
