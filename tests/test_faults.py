@@ -570,3 +570,36 @@ def test_a_kill_before_the_rename_leaves_a_temporary_the_rerun_sweeps(tmp_path, 
     exec(compile(code, writer, "exec"), {"folder": tmp_path, "np": np})
     assert (tmp_path / target).exists()
     assert temporaries(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_train_py_rebuilds_a_truncated_cache(tmp_path):
+    """The issue's report, end to end: the feature cache of a finished run cut in half on disk;
+    the next `python train.py` says so on one line, rebuilds it and trains (exit 0). Fails on
+    h5py's `truncated file` traceback and exit 1."""
+    from admlc_tf.data.generated.demo import generate_demo_dataset
+    from tests.helpers import run_script
+
+    data = generate_demo_dataset(tmp_path / "data", n_segments_dev=5, n_segments_eval=2,
+                                 chunks_per_segment=4)
+    home = tmp_path / "home"
+
+    def train(out):
+        return run_script("train.py", "--data-dir", data, "--out", tmp_path / out,
+                          "--export-dir", tmp_path / "models", "--conv-filters", "4",
+                          "--gru-units", "8", "--critic-pretrain-steps", "0", "--batch-size",
+                          "8", "--epochs", "1", "--quiet", data_home=home)
+
+    first = train("run1")
+    assert first.returncode == 0, first.stderr
+    caches = sorted((home / "features").glob("features-*.h5"))
+    assert caches
+    for cache in caches:
+        data_bytes = cache.read_bytes()
+        cache.write_bytes(data_bytes[:len(data_bytes) // 2])
+    second = train("run2")
+    assert second.returncode == 0, second.stderr
+    notes = [line for line in second.stderr.splitlines() if "is damaged" in line]
+    assert len(notes) == len(caches) and "Traceback" not in second.stderr
+    assert all(line.startswith("note: the feature cache ") and "truncated file" in line
+               and line.endswith("rebuilding it") for line in notes)
