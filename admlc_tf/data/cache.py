@@ -29,7 +29,7 @@ from admlc_tf.config import FeatureConfig
 from admlc_tf.data.home import data_home
 from admlc_tf.errors import DataError
 from admlc_tf.features import file_features
-from admlc_tf.files import replacing, write_error
+from admlc_tf.files import replacing, sweep_temporaries, write_error
 
 CACHE_FORMAT = 2
 
@@ -47,6 +47,7 @@ def cache_folder(cache_dir) -> Path:
     except OSError as e:
         raise DataError(f"cannot create the feature cache folder {cache_dir} ({e.strerror}): "
                         "pass data.cache_dir a writable folder") from None
+    sweep_temporaries(cache_dir)  # a killed build's half file, though its cache is never rebuilt
     return cache_dir
 
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional, Protocol
 
 from admlc_tf.config import ExperimentConfig
 from admlc_tf.errors import AdmlcError, first_line
-from admlc_tf.files import run_folder_lock, write_json_atomic
+from admlc_tf.files import run_folder_lock, sweep_temporaries, write_json_atomic
 
 
 @dataclasses.dataclass
@@ -138,6 +138,8 @@ def run_recipe(config: ExperimentConfig, recipe: Recipe, *, verbose: bool = True
         raise AdmlcError(f"cannot create the run folder {run_dir} ({e.strerror}): pass out_dir a "
                          "writable folder") from None
     with run_folder_lock(run_dir):
+        # A killed run's half best.weights.h5 is not written again unless an epoch beats it.
+        sweep_temporaries(run_dir)
         config.save(run_dir / "config.json")
         for name, write in recipe.run_files(data).items():
             write(run_dir / name)
