@@ -380,6 +380,27 @@ class TestFullDisk:
         assert (tmp_path / "tags.csv").read_text() == "old\n"
         assert temporaries(tmp_path) == []
 
+    @pytest.mark.parametrize("error", [
+        OSError(errno.ENOSPC, "No space left on device", "/run/events.out"),
+        tf.errors.ResourceExhaustedError(None, None, "/run/events.out; No space left on device")])
+    def test_a_full_disk_without_a_message_of_its_own_is_still_one_line(self, capsys, error):
+        """A writer the library does not wrap (TensorBoard's event files) meets a full disk:
+        the CLI still ends with one line and exit 2. Fails on the raw traceback (exit 1)."""
+        def main():
+            raise error
+
+        assert run_cli(main) == 2
+        line = one_line(capsys.readouterr().err)
+        assert line.startswith("error: cannot write ") and DISK_FULL in line
+
+    def test_other_errors_still_surface(self):
+        """The backstop must not swallow real bugs. Fails if every OSError became exit 2."""
+        def main():
+            raise OSError(errno.EIO, "Input/output error")
+
+        with pytest.raises(OSError):
+            run_cli(main)
+
     def test_the_cache_build_leaves_no_file(self, tmp_path, monkeypatch, capsys):
         """h5py failing with ENOSPC while the cache is filled: one line, exit 2, no cache file
         and no temporary (a half cache would be read as whole by the next run)."""
