@@ -107,8 +107,8 @@ def test_an_unreadable_file_and_folder_are_one_line_each(audio_export, tmp_path,
 
 
 def test_a_folder_of_10000_files_is_listed_quickly(tmp_path, capsys):
-    """10,000 files (audio among other kinds) and 100 broken links: listed in well under a
-    second per thousand, sorted, and each broken link is one line. Fails if listing is
+    """10,000 files (audio among other kinds) and 100 broken links: listed in seconds at most,
+    sorted, and each broken link is one line. Fails if listing is
     quadratic (a stat of every file per file) or if skipped links are not said."""
     folder = tmp_path / "many"
     folder.mkdir()
@@ -116,10 +116,13 @@ def test_a_folder_of_10000_files_is_listed_quickly(tmp_path, capsys):
         (folder / f"{i:05d}.{'wav' if i % 2 else 'txt'}").touch()
     for i in range(100):
         (folder / f"gone{i:03d}.wav").symlink_to(folder / f"nowhere{i}.wav")
+    capsys.readouterr()
     start = time.perf_counter()
     found = find_audio([folder])
     elapsed = time.perf_counter() - start
-    assert elapsed < 5, f"{elapsed:.1f} s to list 10,100 entries"
+    # ~0.1 s on an idle core; the bound leaves room for a loaded machine, not for a quadratic
+    # listing (10^8 stats: minutes).
+    assert elapsed < 30, f"{elapsed:.1f} s to list 10,100 entries"
     assert len(found) == 5_000 and found == sorted(found)
     skipped = capsys.readouterr().err.splitlines()
     assert len(skipped) == 100 and all(line.startswith("skipped ") for line in skipped)
