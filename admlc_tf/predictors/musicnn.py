@@ -190,3 +190,32 @@ def patches(mel, frames: int = PATCH_FRAMES, hop: int = PATCH_FRAMES):
     short = tf.maximum(0, frames - tf.shape(mel)[0])
     mel = tf.pad(mel, [[0, short], [0, 0]])
     return tf.signal.frame(mel, frames, hop, axis=0)
+
+
+def tag_waveform(net: keras.Model, waveform, front_end: MusicnnMel, hop: int = PATCH_FRAMES):
+    """`[samples]` 16 kHz -> per-patch `taggram`, `embeddings` and `start_s`, as musicnn tags.
+
+    The mel is computed over the whole clip and then cut into patches (so only the clip's own
+    first and last frames see padding); a clip shorter than 3 s is zero-padded to 3 s.
+    """
+    waveform = tf.convert_to_tensor(waveform, tf.float32)
+    waveform = tf.pad(waveform, [[0, tf.maximum(0, PATCH_SAMPLES - tf.shape(waveform)[0])]])
+    batch = patches(front_end(waveform[None])[0], hop=hop)
+    out = net(batch, training=False)
+    starts = tf.cast(tf.range(tf.shape(batch)[0]) * hop * HOP, tf.float32) / SAMPLE_RATE
+    return {"taggram": tf.sigmoid(out["logits"]), "embeddings": out["penultimate"],
+            "start_s": starts}
+
+
+def export_tagger(net: keras.Model, path: str, pad_mode: str = "reflect",
+                  hop: int = PATCH_FRAMES) -> None:
+    """Writes a SavedModel whose `serving_default` takes `waveform` `[samples]` (16 kHz mono,
+    any length; other rates are resampled by the caller, as `admlc_tf.features.read_audio`
+    does) and returns `tag_waveform`'s outputs, the mel front end in the graph."""
+    front_end = MusicnnMel(pad_mode, name="musicnn_mel")
+    archive = keras.export.ExportArchive()
+    archive.track(net)
+    archive.add_endpoint(name="serving_default",
+                         input_signature=[tf.TensorSpec((None,), tf.float32, name="waveform")],
+                         fn=lambda w: tag_waveform(net, w, front_end, hop))
+    archive.write_out(path, verbose=False)
