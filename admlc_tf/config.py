@@ -25,6 +25,10 @@ class FeatureConfig:
       fmin: lowest mel band edge in Hz.
       fmax: highest mel band edge in Hz.
       log_offset: added to the mel power before the log, so silence stays finite.
+      front_end: "logmel" (the above) or "musicnn": musicnn's own input (Hann window, centred
+        frames, 96 Slaney bands, float16, `log10(10000 x + 1)`; `--model musicnn` sets it with
+        n_mels 96 and 3 s chunks); the window, centring and compression fields above then do
+        not apply.
     """
 
     sample_rate: int = 16000
@@ -35,6 +39,7 @@ class FeatureConfig:
     fmin: float = 0.0
     fmax: float = 8000.0
     log_offset: float = 1e-6
+    front_end: str = "logmel"
 
     @property
     def num_samples(self) -> int:
@@ -42,7 +47,10 @@ class FeatureConfig:
 
     @property
     def num_frames(self) -> int:
-        """Frames per chunk: the STFT is not centred, so `1 + (samples - n_fft) // hop`."""
+        """Frames per chunk: `1 + (samples - n_fft) // hop` uncentred (logmel), `1 + samples //
+        hop` centred (musicnn)."""
+        if self.front_end == "musicnn":
+            return 1 + self.num_samples // self.hop_length
         return 1 + (self.num_samples - self.n_fft) // self.hop_length
 
 
@@ -96,6 +104,8 @@ class PredictorConfig:
       gru_units: units of each bidirectional GRU layer; one layer per entry.
       dense_units: the dense layer before the output layer.
       dropout: dropout rate after the dense layer.
+      backbone_weights: `--model musicnn`: "mtt" or "msd" (the installed musicnn wheel's
+        checkpoints), a checkpoint folder or prefix, or "random" (seeded, for tests).
     """
 
     window_frames: int = 33
@@ -104,6 +114,7 @@ class PredictorConfig:
     gru_units: tuple[int, ...] = (128, 128, 128)
     dense_units: int = 500
     dropout: float = 0.2
+    backbone_weights: str = "mtt"
 
 
 @dataclasses.dataclass

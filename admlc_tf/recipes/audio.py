@@ -173,6 +173,16 @@ class AudioRecipe:
         if data.audio_dir and not data.labels_file:
             raise AdmlcError("data.audio_dir is the audio of data.labels_file: pass both")
         registry.check(config.model_name, registry.AUDIO)
+        from admlc_tf.features import check_front_end
+
+        check_front_end(config.features)
+        if config.model_name == "musicnn":
+            from admlc_tf.predictors.musicnn_transfer import check_weights
+
+            if config.features.front_end != "musicnn":
+                raise AdmlcError("model musicnn takes musicnn's own features: leave "
+                                 "features.front_end at musicnn (--model musicnn sets it)")
+            check_weights(config.predictor.backbone_weights)
         if config.loss.supervised not in SUPERVISED_LOSSES:
             raise AdmlcError(f"loss.supervised {config.loss.supervised} is not known: use one of "
                              f"{', '.join(SUPERVISED_LOSSES)}")
