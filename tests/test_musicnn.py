@@ -236,3 +236,78 @@ def test_published_weights_reproduce_the_original_network(model):
     default = musicnn.tag_waveform(net, synthetic_music(10.0, 16000, 0), musicnn.MusicnnMel())
     top = np.argsort(-np.mean(expected["taggram"], 0))[:3]
     assert set(np.argsort(-default["taggram"].numpy().mean(0))[:3]) == set(top)
+
+
+def _tiny_folder(root: Path) -> Path:
+    """12 clips of 3.5 s: `tone` (a sine), `noise` (gated noise) or both; 8 train, 2 val, 2 test."""
+    import soundfile
+
+    rng = np.random.default_rng(0)
+    t = np.arange(int(3.5 * 16000)) / 16000
+    rows = ["file,labels,split"]
+    (root / "audio").mkdir(parents=True)
+    for i in range(12):
+        tone, noise = i % 2 == 0 or i % 3 != 0, i % 3 == 0
+        y = 0.01 * rng.standard_normal(t.size)
+        y += 0.3 * np.sin(2 * np.pi * rng.uniform(300, 900) * t) * tone
+        y += 0.3 * rng.standard_normal(t.size) * (np.sin(2 * np.pi * 4 * t) > 0) * noise
+        soundfile.write(str(root / "audio" / f"c{i:02d}.wav"), y.astype(np.float32), 16000)
+        labels = ";".join(n for n, on in (("tone", tone), ("noise", noise)) if on)
+        rows.append(f"audio/c{i:02d}.wav,{labels},{'train' if i < 8 else 'val' if i < 10 else 'test'}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.mark.slow
+def test_model_musicnn_trains_a_head_on_the_frozen_backbone(tmp_path):
+    """`train.py --model musicnn` end to end (random backbone: nothing to install): musicnn's
+    features are set, the backbone's weights are exactly the ones it started from, and the
+    export's waveform signature equals the Keras predictor on the offline features. Fails if
+    the backbone trains (trainable, or BN statistics updated), the task keeps the log-mel
+    front end, or the export's front end differs from the cache's."""
+    from admlc_tf.config import ExperimentConfig
+    from admlc_tf.features import log_mel_spectrogram, read_audio
+    from admlc_tf.predictors.musicnn_transfer import build_backbone
+    from admlc_tf.serving.exported import ExportedPredictor
+    from tests.helpers import run_script
+
+    data = _tiny_folder(tmp_path / "data")
+    result = run_script("train.py", "--data-dir", data, "--model", "musicnn",
+                        "--backbone-weights", "random", "--epochs", "2", "--batch-size", "4",
+                        "--out", tmp_path / "run", "--export-dir", tmp_path / "export",
+                        "--quiet", data_home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = ExperimentConfig.load(tmp_path / "run" / "config.json")
+    assert config.features.front_end == "musicnn" and config.features.n_mels == 96
+    assert config.features.num_frames == 188
+    version = tmp_path / "export" / "musicnn" / "1"
+    model = keras.models.load_model(version / ExportedPredictor.ASSETS / ExportedPredictor.KERAS)
+    initial = build_backbone("random")
+    layers = [layer for layer in model.get_layer("musicnn_backbone").layers if layer.weights]
+    assert len(layers) == 20  # every layer with weights up to the embedding
+    for layer in layers:
+        for a, b in zip(layer.get_weights(), initial.get_layer(layer.name).get_weights()):
+            np.testing.assert_array_equal(a, b, err_msg=layer.name)
+    wave = read_audio(data / "audio" / "c10.wav", sample_rate=16000)[:48000]  # one segment
+    offline = model(log_mel_spectrogram(wave, config=config.features)[None], training=False)
+    served = tf.saved_model.load(str(version)).signatures["serving_default"]
+    np.testing.assert_allclose(served(waveform=tf.constant(wave[None]))["logits"].numpy(),
+                               offline.numpy(), atol=1e-4)
+
+
+def test_train_refuses_bad_musicnn_weights_in_one_line(tmp_path):
+    """`--backbone-weights` that is no checkpoint, and (without the wheel) the default, end as
+    one `error:` line with exit code 2 before any data is read. Fails on a traceback, or on an
+    error only after the features were extracted (no data folder is given here at all)."""
+    from tests.helpers import run_script
+
+    missing = tmp_path / "nowhere"
+    result = run_script("train.py", "--model", "musicnn", "--backbone-weights", missing,
+                        data_home=tmp_path / "home")
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and str(missing) in lines[0] and "--backbone-weights" in lines[0]
+    if musicnn_weights.installed_checkpoint() is None:
+        result = run_script("train.py", "--model", "musicnn", data_home=tmp_path / "home")
+        assert result.returncode == 2
+        assert "pip install --no-deps musicnn==0.1.0" in result.stderr.strip().splitlines()[-1]
