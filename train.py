@@ -109,14 +109,17 @@ FLAGS = {
                          "audio: each label's threshold, chosen on the development-side "
                          "validation split at the end of training: f1 (max F1, default) or eer "
                          "(0.5 for every label when there is no such split)"),
-    "--task": (None, "task", str, "audio (default), features (feature vectors, Table 2) or "
-               "images (a labels.csv image folder or CUB-200-2011 -> backbone features)"),
+    "--task": (None, "task", str, "audio (default), features (feature vectors, Table 2), "
+               "images (a labels.csv image folder or CUB-200-2011 -> backbone features) or "
+               "embeddings (labelled audio -> cached musicnn embeddings -> Table 2 models)"),
     "--backbone": ("images", "backbone", str,
                    "images task: vgg16 (fc2, 4096-d; default with --data-dir), "
                    "efficientnetv2-b0 (the demo's) or mobilenetv3small"),
     "--backbone-weights": ("images", "backbone_weights", str,
                            "images task: imagenet (Keras downloads and caches them; default "
-                           "with --data-dir), a weights file, or random (the demo's)"),
+                           "with --data-dir), a weights file, or random (the demo's); audio "
+                           "--model musicnn and task embeddings: mtt (default) or msd from the "
+                           "installed musicnn wheel, a TF1 checkpoint, or random"),
     "--image-size": ("images", "image_size", int,
                      "images task: square input size (0: the backbone's, 224; the demo 64)"),
     "--data": ("vectors", "data_path", str,

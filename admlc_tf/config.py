@@ -368,8 +368,9 @@ class ExperimentConfig:
     """One training run.
 
     Attributes:
-      task: "audio" (labelled audio, EER), "features" (feature vectors, Table 2 models, F1) or
-        "images" (a folder of images -> backbone features -> the Table 2 models).
+      task: "audio" (labelled audio, EER), "features" (feature vectors, Table 2 models, F1),
+        "images" (a folder of images -> backbone features -> the Table 2 models) or
+        "embeddings" (labelled audio -> cached musicnn embeddings -> the Table 2 models).
       model: the predictor, a name of `admlc_tf.predictors.registry.PREDICTORS` of the task's
         family: audio "cgrnn" or "crnn-attention"; features "deep-cplst", "warp", "bpmll" or
         "c2ae" (also for images). None: the task's default (`model_name`).
@@ -400,7 +401,8 @@ class ExperimentConfig:
         """`model`, or the task's default predictor: cgrnn for audio, warp for features and
         images (chosen by measurement on scene: `benchmarks/real_audio_study.py --part
         scene`)."""
-        return self.model or ("warp" if self.task in ("features", "images") else "cgrnn")
+        return self.model or ("warp" if self.task in ("features", "images", "embeddings")
+                              else "cgrnn")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
