@@ -311,3 +311,63 @@ def test_train_refuses_bad_musicnn_weights_in_one_line(tmp_path):
         result = run_script("train.py", "--model", "musicnn", data_home=tmp_path / "home")
         assert result.returncode == 2
         assert "pip install --no-deps musicnn==0.1.0" in result.stderr.strip().splitlines()[-1]
+
+
+def test_embedding_cache_is_keyed_on_the_weights(tmp_path):
+    """One row per clip, equal to the embedder's output; the same weights reuse the file, other
+    weights make another. Fails if the key ignores the weights (a stale cache read for other
+    weights) or rows are written out of clip order."""
+    from admlc_tf.data.embedding_cache import MusicnnEmbedder, build_embedding_cache
+    from admlc_tf.data.image_cache import CachedMatrix
+    from admlc_tf.features import read_audio
+
+    data = _tiny_folder(tmp_path / "data")
+    clips = [(p.name, p) for p in sorted((data / "audio").glob("*.wav"))[:3]]
+    random = MusicnnEmbedder("random")
+    first = build_embedding_cache(clips, random, cache_dir=tmp_path / "cache", verbose=False)
+    stamp = first.stat().st_mtime_ns
+    assert build_embedding_cache(clips, random, cache_dir=tmp_path / "cache",
+                                 verbose=False) == first
+    assert first.stat().st_mtime_ns == stamp
+    rows = CachedMatrix(first)[np.arange(3)]
+    for row, (_, path) in zip(rows, clips):
+        np.testing.assert_allclose(row, random(read_audio(path, sample_rate=16000)), atol=1e-6)
+    other = MusicnnEmbedder(str(write_checkpoint(tmp_path / "ckpt", published_variables(5))))
+    second = build_embedding_cache(clips, other, cache_dir=tmp_path / "cache", verbose=False)
+    assert second != first and not np.allclose(CachedMatrix(second)[np.arange(3)], rows)
+
+
+@pytest.mark.slow
+def test_task_embeddings_trains_and_exports_an_audio_model(tmp_path):
+    """`train.py --task embeddings` end to end (random backbone), then the export's waveform
+    signature on a 3 s clip equals the fitted vector model on that clip's cached-style
+    embedding. Fails if the export's segment model crops, pools or embeds otherwise than the
+    cache, or the export is not an audio export (no `segments`, no musicnn features)."""
+    import json as json_
+
+    from admlc_tf.data.embedding_cache import MusicnnEmbedder
+    from admlc_tf.features import read_audio
+    from admlc_tf.serving.exported import ExportedPredictor
+    from tests.helpers import run_script
+
+    data = _tiny_folder(tmp_path / "data")
+    result = run_script("train.py", "--task", "embeddings", "--data-dir", data,
+                        "--backbone-weights", "random", "--epochs", "3", "--batch-size", "4",
+                        "--out", tmp_path / "run", "--export-dir", tmp_path / "export",
+                        "--quiet", data_home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(list((tmp_path / "home" / "features").glob("embeddings-*.h5"))) == 1
+    version = tmp_path / "export" / "embeddings-warp" / "1"
+    meta = json_.loads((version / "assets" / "export_config.json").read_text())
+    assert meta["features"]["front_end"] == "musicnn" and meta["serving"]["segment_samples"] == 48000
+    assert meta["embeddings"]["backbone_weights"] == "random"
+    model = keras.models.load_model(version / ExportedPredictor.ASSETS / ExportedPredictor.KERAS)
+    head = model.layers[-1]  # the fitted vector model, last in the segment model
+    wave = read_audio(data / "audio" / "c10.wav", sample_rate=16000)[:48000]
+    embedding = MusicnnEmbedder("random")(wave)
+    expected = head(embedding[None], training=False).numpy()
+    loaded = tf.saved_model.load(str(version))
+    served = loaded.signatures["serving_default"](waveform=tf.constant(wave[None]))
+    np.testing.assert_allclose(served["logits"].numpy(), expected, atol=1e-4)
+    segments = loaded.signatures["segments"](waveform=tf.constant(np.tile(wave, 2)[None]))
+    assert segments["probabilities"].shape[1] >= 2
