@@ -208,8 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="audio: also export model.tflite and model_int8.tflite (float32 and "
                         "dynamic-range int8 TensorFlow Lite) beside saved_model.pb")
     parser.add_argument("--protocol", action="store_true",
-                        help="features/images task: run the Table 2 protocol (all four models, plain "
-                        "and AD, plus scikit-learn peers, over --repeats random splits)")
+                        help="features/images/embeddings task: run the Table 2 protocol (all "
+                        "four models, plain and AD, plus scikit-learn peers, over --repeats "
+                        "random splits)")
     parser.add_argument("--paper", action="store_true",
                         help="audio: start from the paper's settings (paper-sized CGRNN, batch "
                         "100, 30 epochs, no early stopping) instead of the defaults measured "
