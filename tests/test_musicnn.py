@@ -258,41 +258,54 @@ def _tiny_folder(root: Path) -> Path:
     return root
 
 
+def _backbone_parts(version: Path):
+    from admlc_tf.serving.exported import ExportedPredictor
+
+    model = keras.models.load_model(version / ExportedPredictor.ASSETS / ExportedPredictor.KERAS)
+    return model, {part: [layer for layer in model.get_layer(part).layers if layer.weights]
+                   for part in ("musicnn_front", "musicnn_top")}
+
+
+def _same_as_initial(layers, initial) -> bool:
+    return all(np.array_equal(a, b) for layer in layers
+               for a, b in zip(layer.get_weights(), initial.get_layer(layer.name).get_weights()))
+
+
 @pytest.mark.slow
 def test_model_musicnn_trains_a_head_on_the_frozen_backbone(tmp_path):
     """`train.py --model musicnn` end to end (random backbone: nothing to install): musicnn's
     features are set, the backbone's weights are exactly the ones it started from, and the
-    export's waveform signature equals the Keras predictor on the offline features. Fails if
-    the backbone trains (trainable, or BN statistics updated), the task keeps the log-mel
-    front end, or the export's front end differs from the cache's."""
+    export's waveform signature equals the Keras predictor on the offline features. With
+    `--freeze-epochs 1` the top blocks train after the first epoch and the front end never.
+    Fails if the backbone trains by default (trainable, or BN statistics updated), the front
+    end trains when fine-tuning, the top never does, the task keeps the log-mel front end, or
+    the export's front end differs from the cache's."""
     from admlc_tf.config import ExperimentConfig
     from admlc_tf.features import log_mel_spectrogram, read_audio
     from admlc_tf.predictors.musicnn_transfer import build_backbone
-    from admlc_tf.serving.exported import ExportedPredictor
     from tests.helpers import run_script
 
     data = _tiny_folder(tmp_path / "data")
-    result = run_script("train.py", "--data-dir", data, "--model", "musicnn",
-                        "--backbone-weights", "random", "--epochs", "2", "--batch-size", "4",
-                        "--out", tmp_path / "run", "--export-dir", tmp_path / "export",
-                        "--quiet", data_home=tmp_path / "home")
-    assert result.returncode == 0, result.stderr[-2000:]
-    config = ExperimentConfig.load(tmp_path / "run" / "config.json")
+    initial = build_backbone("random")
+    for run, extra in (("frozen", ()), ("tuned", ("--freeze-epochs", "1"))):
+        result = run_script("train.py", "--data-dir", data, "--model", "musicnn",
+                            "--backbone-weights", "random", "--epochs", "2", "--batch-size", "4",
+                            "--lr", "0.01", *extra, "--out", tmp_path / run,
+                            "--export-dir", tmp_path / f"export-{run}", "--name", "m",
+                            "--quiet", data_home=tmp_path / "home")
+        assert result.returncode == 0, result.stderr[-2000:]
+        model, parts = _backbone_parts(tmp_path / f"export-{run}" / "m" / "1")
+        assert len(parts["musicnn_front"]) == 11 and len(parts["musicnn_top"]) == 9
+        assert _same_as_initial(parts["musicnn_front"], initial)
+        assert _same_as_initial(parts["musicnn_top"], initial) == (run == "frozen")
+    config = ExperimentConfig.load(tmp_path / "frozen" / "config.json")
     assert config.features.front_end == "musicnn" and config.features.n_mels == 96
     assert config.features.num_frames == 188
-    version = tmp_path / "export" / "musicnn" / "1"
-    model = keras.models.load_model(version / ExportedPredictor.ASSETS / ExportedPredictor.KERAS)
-    initial = build_backbone("random")
-    layers = [layer for layer in model.get_layer("musicnn_backbone").layers if layer.weights]
-    assert len(layers) == 20  # every layer with weights up to the embedding
-    for layer in layers:
-        for a, b in zip(layer.get_weights(), initial.get_layer(layer.name).get_weights()):
-            np.testing.assert_array_equal(a, b, err_msg=layer.name)
     wave = read_audio(data / "audio" / "c10.wav", sample_rate=16000)[:48000]  # one segment
     offline = model(log_mel_spectrogram(wave, config=config.features)[None], training=False)
-    served = tf.saved_model.load(str(version)).signatures["serving_default"]
-    np.testing.assert_allclose(served(waveform=tf.constant(wave[None]))["logits"].numpy(),
-                               offline.numpy(), atol=1e-4)
+    served = tf.saved_model.load(str(tmp_path / "export-tuned" / "m" / "1"))
+    served = served.signatures["serving_default"](waveform=tf.constant(wave[None]))
+    np.testing.assert_allclose(served["logits"].numpy(), offline.numpy(), atol=1e-4)
 
 
 def test_train_refuses_bad_musicnn_weights_in_one_line(tmp_path):

@@ -131,16 +131,9 @@ class MaxMeanPool(keras.layers.Layer):
         return (input_shape[0], 2 * input_shape[-1])
 
 
-def build_musicnn(frames: Optional[int] = PATCH_FRAMES, num_tags: int = 50,
-                  midend_filters: int = 64, backend_units: int = EMBEDDING_DIMS,
-                  name: str = "musicnn") -> keras.Model:
-    """The network: `[batch, frames, 96]` musicnn mel -> dict of `OUTPUTS`.
-
-    Returns outputs `logits` `[batch, num_tags]`, `penultimate` `[batch, backend_units]` (the
-    embedding), `mean_pool` and `max_pool` `[batch, 753]` (for the published sizes). `frames`
-    None takes any length; the layer names are what the checkpoint mapping addresses.
-    """
-    mel = keras.Input((frames, N_MELS), name="mel")
+def front_end(mel):
+    """`[batch, frames, 96]` -> `[batch, frames, 561]`: input batch norm, the timbral and
+    temporal filters, each max-pooled over the bands, concatenated."""
     x = keras.layers.Reshape((-1, N_MELS, 1), name="add_channel")(mel)
     x = keras.layers.BatchNormalization(name="input_bn")(x)
     front = []
@@ -157,7 +150,13 @@ def build_musicnn(frames: Optional[int] = PATCH_FRAMES, num_tags: int = 50,
                                 name=label)(x)
         y = keras.layers.BatchNormalization(name=f"{label}_bn")(y)
         front.append(BandMax(name=f"{label}_max")(y))
-    features = [keras.layers.Concatenate(name="front_end")(front)]
+    return keras.layers.Concatenate(name="front_end")(front)
+
+
+def top_blocks(front, midend_filters: int = 64, backend_units: int = EMBEDDING_DIMS,
+               num_tags: int = 50) -> dict:
+    """`[batch, frames, 561]` -> the mid end, the back end and the tag layer's `OUTPUTS`."""
+    features = [front]
     for i in (1, 2, 3):
         y = keras.layers.Conv1D(midend_filters, 7, padding="same", activation="relu",
                                 name=f"midend_{i}")(features[-1])
@@ -175,8 +174,22 @@ def build_musicnn(frames: Optional[int] = PATCH_FRAMES, num_tags: int = 50,
     penultimate = keras.layers.BatchNormalization(name="penultimate_bn")(x)
     x = keras.layers.Dropout(0.5, name="penultimate_dropout")(penultimate)
     logits = keras.layers.Dense(num_tags, name="tags")(x)
-    return keras.Model(mel, {"logits": logits, "penultimate": penultimate,
-                             "mean_pool": mean_pool, "max_pool": max_pool}, name=name)
+    return {"logits": logits, "penultimate": penultimate, "mean_pool": mean_pool,
+            "max_pool": max_pool}
+
+
+def build_musicnn(frames: Optional[int] = PATCH_FRAMES, num_tags: int = 50,
+                  midend_filters: int = 64, backend_units: int = EMBEDDING_DIMS,
+                  name: str = "musicnn") -> keras.Model:
+    """The network: `[batch, frames, 96]` musicnn mel -> dict of `OUTPUTS`.
+
+    Returns outputs `logits` `[batch, num_tags]`, `penultimate` `[batch, backend_units]` (the
+    embedding), `mean_pool` and `max_pool` `[batch, 753]` (for the published sizes). `frames`
+    None takes any length; the layer names are what the checkpoint mapping addresses.
+    """
+    mel = keras.Input((frames, N_MELS), name="mel")
+    outputs = top_blocks(front_end(mel), midend_filters, backend_units, num_tags)
+    return keras.Model(mel, outputs, name=name)
 
 
 def patches(mel, frames: int = PATCH_FRAMES, hop: int = PATCH_FRAMES):

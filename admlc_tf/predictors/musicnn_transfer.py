@@ -6,7 +6,8 @@ other audio predictors. The backbone maps each training chunk (3 s: one musicnn 
 200-d penultimate embedding; the head is one dense layer of logits on it. The backbone's weights
 never change (its batch norms run on their moving statistics, its dropout is off) and it is not
 standardised with the training set's statistics: it takes the input its weights were trained on.
-The embeddings are computed at every step, not cached (issue #25 item 3 asks for a cache).
+The embeddings are computed at every step (`--task embeddings` caches them instead), and
+`--freeze-epochs N` fine-tunes the backbone's top blocks after N epochs of the head alone.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import keras
 from admlc_tf.predictors import musicnn, musicnn_weights
 
 HEAD_LAYERS = ("musicnn_head",)
+FROZEN_LAYERS = ("musicnn_front",)
+TOP_LAYERS = ("musicnn_top",)
 RANDOM_SEED = 1234  # "random": the same backbone in every build, as for the image backbones
 
 
@@ -32,15 +35,29 @@ def build_backbone(weights: str) -> keras.Model:
 
 
 def build_musicnn_tagger(num_frames: Optional[int], num_labels: int, *, weights: str,
-                         name: str = "predictor") -> keras.Model:
-    """`[batch, frames, 96]` musicnn mel -> `[batch, num_labels]` logits of a linear head."""
+                         tune_top: bool = False, name: str = "predictor") -> keras.Model:
+    """`[batch, frames, 96]` musicnn mel -> `[batch, num_labels]` logits of a linear head.
+
+    Three parts: `musicnn_front` (the timbral and temporal filters; never trained,
+    `FROZEN_LAYERS`), `musicnn_top` (mid end and back end up to the embedding; frozen, unless
+    `trainer.freeze_epochs` hands it to the optimiser after that many head-only epochs) and the
+    head. Both backbone parts run in inference mode whatever the phase: their batch norms keep
+    the published moving statistics (a few hundred clips would only blur them), their dropout
+    stays off. `tune_top` builds the top trainable, so the optimiser is built with its
+    variables; the trainer freezes it for the head-only epochs.
+    """
     backbone = build_backbone(weights)
-    embedder = keras.Model(backbone.input, backbone.get_layer("penultimate_bn").output,
-                           name="musicnn_backbone")
-    embedder.trainable = False
+    mel = keras.Input((num_frames, musicnn.N_MELS), name="mel")
+    front = keras.Model(mel, musicnn.front_end(mel), name=FROZEN_LAYERS[0])
+    maps = keras.Input((num_frames, front.output.shape[-1]), name="front_maps")
+    top = keras.Model(maps, musicnn.top_blocks(maps)["penultimate"], name=TOP_LAYERS[0])
+    for part in (front, top):
+        for layer in part.layers:
+            if layer.weights:
+                layer.set_weights(backbone.get_layer(layer.name).get_weights())
+        part.trainable = part is top and tune_top
     features = keras.Input((num_frames, musicnn.N_MELS), name="features")
-    # training=False: the frozen backbone's dropout stays off while the head trains.
-    embedding = embedder(features, training=False)
+    embedding = top(front(features, training=False), training=False)
     logits = keras.layers.Dense(num_labels, name=HEAD_LAYERS[0])(embedding)
     return keras.Model(features, logits, name=name)
 

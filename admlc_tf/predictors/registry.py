@@ -79,12 +79,14 @@ def _crnn_attention(config, inputs):
 
 
 def _musicnn(config, inputs):
-    from admlc_tf.predictors.musicnn_transfer import HEAD_LAYERS, build_musicnn_tagger
+    from admlc_tf.predictors.musicnn_transfer import (FROZEN_LAYERS, HEAD_LAYERS,
+                                                      build_musicnn_tagger)
 
     model = build_musicnn_tagger(inputs.input_shape[0], inputs.num_labels,
-                                 weights=config.predictor.backbone_weights)
+                                 weights=config.predictor.backbone_weights,
+                                 tune_top=config.trainer.freeze_epochs > 0)
     return PredictorSpec(model, get_supervised_loss(config.loss.supervised),
-                         head_layers=HEAD_LAYERS)
+                         head_layers=HEAD_LAYERS, frozen_layers=FROZEN_LAYERS)
 
 
 def _warp(config, inputs):

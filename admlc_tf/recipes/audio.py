@@ -201,9 +201,11 @@ class AudioRecipe:
                 raise AdmlcError(f"trainer.{field} {getattr(trainer, field)} must be at least 1")
         if trainer.patience < 0:
             raise AdmlcError(f"trainer.patience {trainer.patience} must be at least 0")
-        if trainer.freeze_epochs < 0 or (trainer.freeze_epochs and not trainer.init_from):
+        if trainer.freeze_epochs < 0 or (trainer.freeze_epochs and not trainer.init_from
+                                         and config.model_name != "musicnn"):
             raise AdmlcError("trainer.freeze_epochs freezes a fine-tuned predictor: pass "
-                             "trainer.init_from too, and a count of at least 0")
+                             "trainer.init_from too (or use --model musicnn), and a count of at "
+                             "least 0")
 
     def prepare(self, config, run_dir, verbose):
         source = None
