@@ -88,7 +88,9 @@ FLAGS = {
                     "fine-tune: start the predictor from an export version or a run folder "
                     "(a new output layer when the labels differ)"),
     "--freeze-epochs": ("trainer", "freeze_epochs", int,
-                        "with --init-from: epochs that train only the output layer (0)"),
+                        "with --init-from: epochs that train only the output layer (0); "
+                        "--model musicnn: head-only epochs before the backbone's top blocks "
+                        "fine-tune (0: it stays frozen)"),
     "--conv-filters": ("predictor", "conv_filters", "ints",
                        "CGRNN gated-conv filters per block, e.g. 128,128 (paper) or 16,16 (demo)"),
     "--gru-units": ("predictor", "gru_units", "ints",
