@@ -58,6 +58,11 @@ def check_front_end(config: FeatureConfig) -> None:
                                  f"not {getattr(config, name)}: leave it at musicnn's")
 
 
+def silence_value(config: FeatureConfig) -> float:
+    """The feature value of digital silence, which fills a clip's last scored segment."""
+    return 0.0 if config.front_end == "musicnn" else float(np.log(config.log_offset))
+
+
 def mel_matrix(config: FeatureConfig) -> np.ndarray:
     """Returns the `[n_fft // 2 + 1, n_mels]` mel filterbank (read-only)."""
     return _mel_matrix(config.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax)

@@ -384,3 +384,19 @@ def test_task_embeddings_trains_and_exports_an_audio_model(tmp_path):
     np.testing.assert_allclose(served["logits"].numpy(), expected, atol=1e-4)
     segments = loaded.signatures["segments"](waveform=tf.constant(np.tile(wave, 2)[None]))
     assert segments["probabilities"].shape[1] >= 2
+
+
+def test_scored_segments_are_padded_with_musicnn_silence():
+    """A clip's last scored segment is filled with the feature value of silence; for musicnn's
+    front end that is 0 (log10(1)), not the log-mel floor log(1e-6). Fails if the validation and
+    test scoring (and evaluate.py) pad musicnn features with -13.8, far outside anything the
+    backbone saw, where the export pads the waveform with zeros."""
+    from admlc_tf.config import FeatureConfig
+    from admlc_tf.features import silence_value
+    from admlc_tf.predictors.musicnn_transfer import musicnn_features
+
+    features = musicnn_features(FeatureConfig())
+    silent = musicnn.MusicnnMel()(np.zeros((1, 48000), np.float32)).numpy()
+    assert silence_value(features) == 0.0
+    np.testing.assert_array_equal(silent, np.full_like(silent, silence_value(features)))
+    assert silence_value(FeatureConfig()) == pytest.approx(np.log(1e-6))
