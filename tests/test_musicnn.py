@@ -279,7 +279,8 @@ def test_model_musicnn_trains_a_head_on_the_frozen_backbone(tmp_path):
     `--freeze-epochs 1` the top blocks train after the first epoch and the front end never.
     Fails if the backbone trains by default (trainable, or BN statistics updated), the front
     end trains when fine-tuning, the top never does, the task keeps the log-mel front end, or
-    the export's front end differs from the cache's."""
+    the export's front end differs from the cache's, or its Keras model cannot be read by a
+    process that has not imported the port."""
     from admlc_tf.config import ExperimentConfig
     from admlc_tf.features import log_mel_spectrogram, read_audio
     from admlc_tf.predictors.musicnn_transfer import build_backbone
@@ -306,6 +307,12 @@ def test_model_musicnn_trains_a_head_on_the_frozen_backbone(tmp_path):
     served = tf.saved_model.load(str(tmp_path / "export-tuned" / "m" / "1"))
     served = served.signatures["serving_default"](waveform=tf.constant(wave[None]))
     np.testing.assert_allclose(served["logits"].numpy(), offline.numpy(), atol=1e-4)
+    # A fresh process (as --init-from is) reads the export's Keras model: its custom layers
+    # must register without the test having imported them.
+    version = tmp_path / "export-tuned" / "m" / "1"
+    loaded = run_script("-c", "from admlc_tf.serving.exported import ExportedPredictor; "
+                        f"print(ExportedPredictor('{version}').keras_model().name)")
+    assert loaded.returncode == 0 and loaded.stdout.strip().endswith("predictor"), loaded.stderr[-800:]
 
 
 def test_train_refuses_bad_musicnn_weights_in_one_line(tmp_path):

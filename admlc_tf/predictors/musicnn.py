@@ -86,7 +86,9 @@ class MusicnnMel(keras.layers.Layer):
         if pad_mode not in ("reflect", "constant"):
             raise ValueError(f"pad_mode must be reflect or constant, got {pad_mode!r}")
         self.pad_mode = pad_mode
-        self._matrix = tf.constant(mel_matrix())
+        # numpy, made a constant per call: one layer serves several graphs (the offline
+        # features, each export and TFLite trace), and a tensor would belong to the first.
+        self._matrix = mel_matrix()
 
     def call(self, waveform):
         half = N_FFT // 2
@@ -94,7 +96,7 @@ class MusicnnMel(keras.layers.Layer):
                         mode=self.pad_mode.upper())
         stft = tf.signal.stft(padded, frame_length=N_FFT, frame_step=HOP, fft_length=N_FFT,
                               window_fn=tf.signal.hann_window)
-        mel = tf.matmul(tf.square(tf.abs(stft)), self._matrix)
+        mel = tf.matmul(tf.square(tf.abs(stft)), tf.constant(self._matrix))
         # The float16 store the models were trained on; the log itself ran in float32 (numpy 1.x
         # promotes `10000 * float16_array` to float32).
         mel = tf.cast(tf.cast(mel, tf.float16), tf.float32)

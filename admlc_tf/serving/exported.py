@@ -107,7 +107,7 @@ class ExportedPredictor:
         import keras
 
         # The custom layers register themselves with Keras when their modules are imported.
-        from admlc_tf.predictors import cgrnn, crnn_attention  # noqa: F401
+        from admlc_tf.predictors import cgrnn, crnn_attention, musicnn  # noqa: F401
 
         return keras.models.load_model(path, compile=False)
 
