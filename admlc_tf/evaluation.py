@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from admlc_tf.config import ExperimentConfig
+from admlc_tf.config import ExperimentConfig, FeatureConfig
 from admlc_tf.data import audio
 from admlc_tf.errors import AdmlcError
 from admlc_tf.serving.exported import ExportedPredictor
@@ -50,6 +50,8 @@ def evaluate_export(model_path: str | Path, *, data_dir: Optional[str] = None,
         raise AdmlcError(f"{model_path} takes feature vectors, not audio: evaluate.py scores "
                          "audio models")
     config = ExperimentConfig.from_dict(model.metadata["config"])
+    # The export's own front end: an embeddings-task export's config holds no audio features.
+    config.features = FeatureConfig(**model.metadata["features"])
     splits_file = model.splits_file
     if data_dir is not None or labels_file is not None:
         same = data_dir is not None and config.data.data_dir is not None and (

@@ -2,7 +2,9 @@
 
 Features are `log(mel_matrix^T |STFT|^2 + log_offset)` with a periodic Hamming window and no
 centring. `mel_matrix` (librosa's Slaney filterbank) is built here once, so an in-graph front end
-can reuse the very same matrix as a constant.
+can reuse the very same matrix as a constant. `FeatureConfig.front_end` "musicnn" replaces the
+definition by musicnn's own input (`admlc_tf.predictors.musicnn.MusicnnMel`, offline and in the
+graph alike), for the pretrained backbone.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import tensorflow as tf
 from admlc_tf.config import FeatureConfig
 from admlc_tf.errors import DataError, first_line
 
+FRONT_ENDS = ("logmel", "musicnn")
+
 
 @functools.lru_cache(maxsize=8)
 def _mel_matrix(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
@@ -28,6 +32,37 @@ def _mel_matrix(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: fl
     matrix = np.ascontiguousarray(matrix.T, dtype=np.float32)  # [n_fft // 2 + 1, n_mels]
     matrix.setflags(write=False)
     return matrix
+
+
+@functools.lru_cache(maxsize=1)
+def musicnn_mel():
+    """musicnn's own front end (`admlc_tf.predictors.musicnn.MusicnnMel`), built once."""
+    from admlc_tf.predictors.musicnn import MusicnnMel
+
+    return MusicnnMel(name="musicnn_mel")
+
+
+def check_front_end(config: FeatureConfig) -> None:
+    """Refuses an unknown front end, or musicnn's with other parameters than its own."""
+    from admlc_tf.errors import AdmlcError
+
+    if config.front_end not in FRONT_ENDS:
+        raise AdmlcError(f"features.front_end {config.front_end} is not known: use one of "
+                         f"{', '.join(FRONT_ENDS)}")
+    if config.front_end == "musicnn":
+        from admlc_tf.predictors import musicnn
+
+        own = {"sample_rate": musicnn.SAMPLE_RATE, "n_fft": musicnn.N_FFT,
+               "hop_length": musicnn.HOP, "n_mels": musicnn.N_MELS}
+        for name, value in own.items():
+            if getattr(config, name) != value:
+                raise AdmlcError(f"features.front_end musicnn takes features.{name} {value}, "
+                                 f"not {getattr(config, name)}: leave it at musicnn's")
+
+
+def silence_value(config: FeatureConfig) -> float:
+    """The feature value of digital silence, which fills a clip's last scored segment."""
+    return 0.0 if config.front_end == "musicnn" else float(np.log(config.log_offset))
 
 
 def mel_matrix(config: FeatureConfig) -> np.ndarray:
@@ -43,8 +78,11 @@ def log_mel_spectrogram(waveform: np.ndarray, *, config: FeatureConfig) -> np.nd
       config: the feature parameters.
 
     Returns:
-      `[n_frames, n_mels]` float32, n_frames = 1 + (n_samples - n_fft) // hop_length.
+      `[n_frames, n_mels]` float32, n_frames = 1 + (n_samples - n_fft) // hop_length (musicnn:
+      1 + n_samples // hop_length).
     """
+    if config.front_end == "musicnn":  # the export's very layer, so both sides agree exactly
+        return musicnn_mel()(np.asarray(waveform, np.float32)[None])[0].numpy()
     stft = librosa.stft(np.asarray(waveform, dtype=np.float32), n_fft=config.n_fft,
                         hop_length=config.hop_length, window="hamming", center=False)
     power = np.square(np.abs(stft)).T  # [n_frames, n_fft // 2 + 1]
@@ -180,6 +218,8 @@ class LogMelSpectrogram(keras.layers.Layer):
 
     def call(self, waveform):
         f = self._features
+        if f.front_end == "musicnn":
+            return musicnn_mel()(waveform)
         stft = tf.signal.stft(waveform, frame_length=f.n_fft, frame_step=f.hop_length,
                               fft_length=f.n_fft, window_fn=tf.signal.hamming_window)
         power = tf.square(tf.abs(stft))  # [batch, frames, n_fft // 2 + 1]
@@ -191,7 +231,8 @@ class LogMelSpectrogram(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         batch, samples = input_shape
-        frames = None if samples is None else 1 + (samples - self._features.n_fft) // self._features.hop_length
+        frames = None if samples is None else FeatureConfig(**{
+            **self.config, "chunk_seconds": samples / self._features.sample_rate}).num_frames
         return (batch, frames, self._features.n_mels)
 
     def get_config(self):

@@ -496,7 +496,8 @@ class Trainer:
         return summary
 
     def _freeze_body(self, frozen: bool) -> None:
-        """`trainer.freeze_epochs`: while `frozen`, only the predictor's head layers train.
+        """`trainer.freeze_epochs`: while `frozen`, only the predictor's head layers train
+        (after it, all but the spec's `frozen_layers`).
 
         Frozen layers are not trainable, so their batch normalisation also runs in inference
         mode; the step functions are traced anew, as they capture the trainable variables.
@@ -506,7 +507,7 @@ class Trainer:
         spec = self.task.spec
         head = set(spec.head_layers) or {spec.predictor.layers[-1].name}
         for layer in spec.trained_model.layers:
-            if layer.name not in head and layer.weights:
+            if layer.name not in head and layer.name not in spec.frozen_layers and layer.weights:
                 layer.trainable = not frozen
         self._frozen = frozen
         self._build_step_functions()

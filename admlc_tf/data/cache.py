@@ -81,7 +81,10 @@ def writing(path: Path):
 
 
 def _cache_key(clips: Sequence[tuple[str, Path]], config: FeatureConfig) -> str:
-    return cache_key({"format": CACHE_FORMAT, **dataclasses.asdict(config)}, clips, "audio")
+    settings = dataclasses.asdict(config)
+    if settings["front_end"] == "logmel":  # keeps the keys of caches made before the field
+        del settings["front_end"]
+    return cache_key({"format": CACHE_FORMAT, **settings}, clips, "audio")
 
 
 def build_feature_cache(clips: Sequence[tuple[str, Path]], *, config: FeatureConfig,
