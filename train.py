@@ -88,7 +88,9 @@ FLAGS = {
                     "fine-tune: start the predictor from an export version or a run folder "
                     "(a new output layer when the labels differ)"),
     "--freeze-epochs": ("trainer", "freeze_epochs", int,
-                        "with --init-from: epochs that train only the output layer (0)"),
+                        "with --init-from: epochs that train only the output layer (0); "
+                        "--model musicnn: head-only epochs before the backbone's top blocks "
+                        "fine-tune (0: it stays frozen)"),
     "--conv-filters": ("predictor", "conv_filters", "ints",
                        "CGRNN gated-conv filters per block, e.g. 128,128 (paper) or 16,16 (demo)"),
     "--gru-units": ("predictor", "gru_units", "ints",
@@ -109,14 +111,17 @@ FLAGS = {
                          "audio: each label's threshold, chosen on the development-side "
                          "validation split at the end of training: f1 (max F1, default) or eer "
                          "(0.5 for every label when there is no such split)"),
-    "--task": (None, "task", str, "audio (default), features (feature vectors, Table 2) or "
-               "images (a labels.csv image folder or CUB-200-2011 -> backbone features)"),
+    "--task": (None, "task", str, "audio (default), features (feature vectors, Table 2), "
+               "images (a labels.csv image folder or CUB-200-2011 -> backbone features) or "
+               "embeddings (labelled audio -> cached musicnn embeddings -> Table 2 models)"),
     "--backbone": ("images", "backbone", str,
                    "images task: vgg16 (fc2, 4096-d; default with --data-dir), "
                    "efficientnetv2-b0 (the demo's) or mobilenetv3small"),
     "--backbone-weights": ("images", "backbone_weights", str,
                            "images task: imagenet (Keras downloads and caches them; default "
-                           "with --data-dir), a weights file, or random (the demo's)"),
+                           "with --data-dir), a weights file, or random (the demo's); audio "
+                           "--model musicnn and task embeddings: mtt (default) or msd from the "
+                           "installed musicnn wheel, a TF1 checkpoint, or random"),
     "--image-size": ("images", "image_size", int,
                      "images task: square input size (0: the backbone's, 224; the demo 64)"),
     "--data": ("vectors", "data_path", str,
@@ -205,8 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="audio: also export model.tflite and model_int8.tflite (float32 and "
                         "dynamic-range int8 TensorFlow Lite) beside saved_model.pb")
     parser.add_argument("--protocol", action="store_true",
-                        help="features/images task: run the Table 2 protocol (all four models, plain "
-                        "and AD, plus scikit-learn peers, over --repeats random splits)")
+                        help="features/images/embeddings task: run the Table 2 protocol (all "
+                        "four models, plain and AD, plus scikit-learn peers, over --repeats "
+                        "random splits)")
     parser.add_argument("--paper", action="store_true",
                         help="audio: start from the paper's settings (paper-sized CGRNN, batch "
                         "100, 30 epochs, no early stopping) instead of the defaults measured "

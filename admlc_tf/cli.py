@@ -7,6 +7,7 @@ import sys
 from typing import Callable, Mapping, Optional
 
 from admlc_tf.errors import AdmlcError
+from admlc_tf.files import is_disk_full, write_error
 
 
 def as_flags(message: str, flags: Mapping[str, str]) -> str:
@@ -19,10 +20,19 @@ def as_flags(message: str, flags: Mapping[str, str]) -> str:
 
 def run_cli(main: Callable[[], object], flags: Optional[Mapping[str, str]] = None) -> int:
     """Runs `main`; an AdmlcError prints `error: <message>` (its config fields named as
-    `flags` says) and returns 2, else returns 0."""
+    `flags` says) and returns 2, and so does any error that says the disk is full; else
+    returns 0."""
     try:
         main()
     except AdmlcError as e:
         print(f"error: {as_flags(str(e), flags or {})}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        # A full disk hit by a writer that has no message of its own (TensorBoard's event
+        # files, a library's cache): still one line, and the user's to fix.
+        if not is_disk_full(e):
+            raise
+        where = getattr(e, "filename", None) or "a file"
+        print(f"error: {write_error(where, e, '')}", file=sys.stderr)
         return 2
     return 0

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Optional
 
+from admlc_tf.files import write_text_atomic
+
 
 @dataclasses.dataclass
 class FeatureConfig:
@@ -25,6 +27,10 @@ class FeatureConfig:
       fmin: lowest mel band edge in Hz.
       fmax: highest mel band edge in Hz.
       log_offset: added to the mel power before the log, so silence stays finite.
+      front_end: "logmel" (the above) or "musicnn": musicnn's own input (Hann window, centred
+        frames, 96 Slaney bands, float16, `log10(10000 x + 1)`; `--model musicnn` sets it with
+        n_mels 96 and 3 s chunks); the window, centring and compression fields above then do
+        not apply.
     """
 
     sample_rate: int = 16000
@@ -35,6 +41,7 @@ class FeatureConfig:
     fmin: float = 0.0
     fmax: float = 8000.0
     log_offset: float = 1e-6
+    front_end: str = "logmel"
 
     @property
     def num_samples(self) -> int:
@@ -42,7 +49,10 @@ class FeatureConfig:
 
     @property
     def num_frames(self) -> int:
-        """Frames per chunk: the STFT is not centred, so `1 + (samples - n_fft) // hop`."""
+        """Frames per chunk: `1 + (samples - n_fft) // hop` uncentred (logmel), `1 + samples //
+        hop` centred (musicnn)."""
+        if self.front_end == "musicnn":
+            return 1 + self.num_samples // self.hop_length
         return 1 + (self.num_samples - self.n_fft) // self.hop_length
 
 
@@ -96,6 +106,8 @@ class PredictorConfig:
       gru_units: units of each bidirectional GRU layer; one layer per entry.
       dense_units: the dense layer before the output layer.
       dropout: dropout rate after the dense layer.
+      backbone_weights: `--model musicnn`: "mtt" or "msd" (the installed musicnn wheel's
+        checkpoints), a checkpoint folder or prefix, or "random" (seeded, for tests).
     """
 
     window_frames: int = 33
@@ -104,6 +116,7 @@ class PredictorConfig:
     gru_units: tuple[int, ...] = (128, 128, 128)
     dense_units: int = 500
     dropout: float = 0.2
+    backbone_weights: str = "mtt"
 
 
 @dataclasses.dataclass
@@ -357,8 +370,9 @@ class ExperimentConfig:
     """One training run.
 
     Attributes:
-      task: "audio" (labelled audio, EER), "features" (feature vectors, Table 2 models, F1) or
-        "images" (a folder of images -> backbone features -> the Table 2 models).
+      task: "audio" (labelled audio, EER), "features" (feature vectors, Table 2 models, F1),
+        "images" (a folder of images -> backbone features -> the Table 2 models) or
+        "embeddings" (labelled audio -> cached musicnn embeddings -> the Table 2 models).
       model: the predictor, a name of `admlc_tf.predictors.registry.PREDICTORS` of the task's
         family: audio "cgrnn" or "crnn-attention"; features "deep-cplst", "warp", "bpmll" or
         "c2ae" (also for images). None: the task's default (`model_name`).
@@ -389,7 +403,8 @@ class ExperimentConfig:
         """`model`, or the task's default predictor: cgrnn for audio, warp for features and
         images (chosen by measurement on scene: `benchmarks/real_audio_study.py --part
         scene`)."""
-        return self.model or ("warp" if self.task in ("features", "images") else "cgrnn")
+        return self.model or ("warp" if self.task in ("features", "images", "embeddings")
+                              else "cgrnn")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -403,7 +418,8 @@ class ExperimentConfig:
         return _from_dict(cls, values)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        # Atomic: a run killed while saving it must not leave a config.json its resume refuses.
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> "ExperimentConfig":

@@ -6,12 +6,14 @@ checkpoints so that a resumed run knows its best epoch, and the dict results.jso
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Optional
 
 import keras
 import tensorflow as tf
+
+from admlc_tf.errors import AdmlcError, first_line
+from admlc_tf.files import replacing, write_error
 
 
 class EarlyStopping:
@@ -51,7 +53,14 @@ class EarlyStopping:
         path = self.weights_path
         if self._best_weights is None and int(self.best_epoch.numpy()) and path and path.is_file():
             current = predictor.get_weights()
-            predictor.load_weights(path)
+            try:
+                predictor.load_weights(path)
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                predictor.set_weights(current)
+                raise AdmlcError(
+                    f"the best epoch's weights {path} are damaged ({first_line(e)}): delete "
+                    "that file to resume without them (the next better epoch writes it anew), "
+                    "or pass another --out") from None
             self._best_weights = predictor.get_weights()
             predictor.set_weights(current)
 
@@ -68,9 +77,12 @@ class EarlyStopping:
         self._best_weights = predictor.get_weights()
         path = self.weights_path
         if path:  # beside the checkpoints, so a resumed run restores the same best epoch
-            tmp = path.with_name(f".tmp-{os.getpid()}.weights.h5")
-            predictor.save_weights(tmp)
-            os.replace(tmp, path)
+            try:
+                with replacing(path, ".weights.h5") as tmp:  # Keras insists on the suffix
+                    predictor.save_weights(tmp)
+            except OSError as e:
+                raise write_error(f"the best epoch's weights {path}", e,
+                                  "pass --out a writable folder") from None
 
     def spent(self, epoch: int) -> bool:
         """Whether `patience` epochs have passed since the best one, at `epoch`."""

@@ -2,13 +2,17 @@
 
 Features are `log(mel_matrix^T |STFT|^2 + log_offset)` with a periodic Hamming window and no
 centring. `mel_matrix` (librosa's Slaney filterbank) is built here once, so an in-graph front end
-can reuse the very same matrix as a constant.
+can reuse the very same matrix as a constant. `FeatureConfig.front_end` "musicnn" replaces the
+definition by musicnn's own input (`admlc_tf.predictors.musicnn.MusicnnMel`, offline and in the
+graph alike), for the pretrained backbone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
+from typing import BinaryIO, Optional
 
 import keras
 import librosa
@@ -17,7 +21,9 @@ import soundfile
 import tensorflow as tf
 
 from admlc_tf.config import FeatureConfig
-from admlc_tf.errors import DataError
+from admlc_tf.errors import DataError, first_line
+
+FRONT_ENDS = ("logmel", "musicnn")
 
 
 @functools.lru_cache(maxsize=8)
@@ -26,6 +32,37 @@ def _mel_matrix(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: fl
     matrix = np.ascontiguousarray(matrix.T, dtype=np.float32)  # [n_fft // 2 + 1, n_mels]
     matrix.setflags(write=False)
     return matrix
+
+
+@functools.lru_cache(maxsize=1)
+def musicnn_mel():
+    """musicnn's own front end (`admlc_tf.predictors.musicnn.MusicnnMel`), built once."""
+    from admlc_tf.predictors.musicnn import MusicnnMel
+
+    return MusicnnMel(name="musicnn_mel")
+
+
+def check_front_end(config: FeatureConfig) -> None:
+    """Refuses an unknown front end, or musicnn's with other parameters than its own."""
+    from admlc_tf.errors import AdmlcError
+
+    if config.front_end not in FRONT_ENDS:
+        raise AdmlcError(f"features.front_end {config.front_end} is not known: use one of "
+                         f"{', '.join(FRONT_ENDS)}")
+    if config.front_end == "musicnn":
+        from admlc_tf.predictors import musicnn
+
+        own = {"sample_rate": musicnn.SAMPLE_RATE, "n_fft": musicnn.N_FFT,
+               "hop_length": musicnn.HOP, "n_mels": musicnn.N_MELS}
+        for name, value in own.items():
+            if getattr(config, name) != value:
+                raise AdmlcError(f"features.front_end musicnn takes features.{name} {value}, "
+                                 f"not {getattr(config, name)}: leave it at musicnn's")
+
+
+def silence_value(config: FeatureConfig) -> float:
+    """The feature value of digital silence, which fills a clip's last scored segment."""
+    return 0.0 if config.front_end == "musicnn" else float(np.log(config.log_offset))
 
 
 def mel_matrix(config: FeatureConfig) -> np.ndarray:
@@ -41,8 +78,11 @@ def log_mel_spectrogram(waveform: np.ndarray, *, config: FeatureConfig) -> np.nd
       config: the feature parameters.
 
     Returns:
-      `[n_frames, n_mels]` float32, n_frames = 1 + (n_samples - n_fft) // hop_length.
+      `[n_frames, n_mels]` float32, n_frames = 1 + (n_samples - n_fft) // hop_length (musicnn:
+      1 + n_samples // hop_length).
     """
+    if config.front_end == "musicnn":  # the export's very layer, so both sides agree exactly
+        return musicnn_mel()(np.asarray(waveform, np.float32)[None])[0].numpy()
     stft = librosa.stft(np.asarray(waveform, dtype=np.float32), n_fft=config.n_fft,
                         hop_length=config.hop_length, window="hamming", center=False)
     power = np.square(np.abs(stft)).T  # [n_frames, n_fft // 2 + 1]
@@ -64,26 +104,25 @@ def read_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
       DataError: the file is missing, truncated, not decodable audio, empty or not finite.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"audio file {path} is missing: restore it or remove it from the list")
-    check_wav_not_truncated(path)
-    try:
-        # Read in blocks rather than all at once: soundfile.read allocates the frames the header
-        # announces, and a damaged FLAC header announced 2^36 of them (256 GiB; benchmarks/fuzz.py).
-        with soundfile.SoundFile(str(path)) as f:
-            rate = f.samplerate
-            check_sample_rate(path, rate)
-            block = max(1, min(rate, BLOCK_VALUES // max(1, f.channels)))
-            pieces = []
-            while True:
-                frames = f.read(block, dtype="float32", always_2d=True)
-                if not len(frames):
-                    break
-                pieces.append(frames.mean(axis=1))  # [frames], channels averaged
-    except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise DataError(f"audio file {path} cannot be decoded ({reason}): replace it with an "
-                        "intact WAV, FLAC or OGG file (MP3 only where libsndfile reads it)") from None
+    with open_audio(path) as handle:
+        check_wav_not_truncated(path, handle)
+        handle.seek(0)
+        try:
+            # Read in blocks rather than all at once: soundfile.read allocates the frames the
+            # header announces, and a damaged FLAC header announced 2^36 of them (256 GiB;
+            # benchmarks/fuzz.py).
+            with soundfile.SoundFile(handle) as f:
+                rate = f.samplerate
+                check_sample_rate(path, rate)
+                block = max(1, min(rate, BLOCK_VALUES // max(1, f.channels)))
+                pieces = []
+                while True:
+                    frames = f.read(block, dtype="float32", always_2d=True)
+                    if not len(frames):
+                        break
+                    pieces.append(frames.mean(axis=1))  # [frames], channels averaged
+        except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError) as e:
+            raise decode_error(path, e) from None
     if not pieces:
         raise DataError(f"audio file {path} holds no samples: replace it or remove it from the "
                         "list")
@@ -93,6 +132,28 @@ def read_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
     if rate != sample_rate:
         waveform = librosa.resample(waveform, orig_sr=rate, target_sr=sample_rate)
     return np.ascontiguousarray(waveform, dtype=np.float32)
+
+
+def open_audio(path: Path) -> BinaryIO:
+    """`path` opened for soundfile, which then never sees the name: libsndfile takes names as
+    UTF-8, so a file named in other bytes could not be read by name.
+
+    Raises:
+      DataError: the file is missing (a broken link too) or cannot be opened (permissions).
+    """
+    if not path.is_file():
+        raise DataError(f"audio file {path} is missing: restore it or remove it from the list")
+    try:
+        return open(path, "rb")
+    except OSError as e:
+        raise DataError(f"audio file {path} cannot be opened ({e.strerror}): check its "
+                        "permissions, or remove it from the list") from None
+
+
+def decode_error(path: Path, error: BaseException) -> DataError:
+    """The one line for a file soundfile could not decode."""
+    return DataError(f"audio file {path} cannot be decoded ({first_line(error)}): replace it "
+                     "with an intact WAV, FLAC or OGG file (MP3 only where libsndfile reads it)")
 
 
 def load_waveform(path: str | Path, *, config: FeatureConfig) -> np.ndarray:
@@ -127,14 +188,15 @@ def check_sample_rate(path: Path, rate: int) -> None:
                         "replace it with an intact copy")
 
 
-def check_wav_not_truncated(path: Path) -> None:
+def check_wav_not_truncated(path: Path, handle: Optional[BinaryIO] = None) -> None:
     """Rejects a RIFF/WAVE file whose data chunk runs past the end of the file.
 
     libsndfile reads such a file without complaint (it returns the samples that are there), so a
-    chunk cut short by an interrupted copy would otherwise be silently zero-padded.
+    chunk cut short by an interrupted copy would otherwise be silently zero-padded. `handle`,
+    the file already open (`open_audio`), is read from (seek back before decoding it).
     """
     size = path.stat().st_size
-    with open(path, "rb") as f:
+    with contextlib.nullcontext(handle) if handle else open(path, "rb") as f:
         header = f.read(12)
         if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
             return  # not RIFF/WAVE: soundfile decides whether it can read it
@@ -184,6 +246,8 @@ class LogMelSpectrogram(keras.layers.Layer):
 
     def call(self, waveform):
         f = self._features
+        if f.front_end == "musicnn":
+            return musicnn_mel()(waveform)
         stft = tf.signal.stft(waveform, frame_length=f.n_fft, frame_step=f.hop_length,
                               fft_length=f.n_fft, window_fn=tf.signal.hamming_window)
         power = tf.square(tf.abs(stft))  # [batch, frames, n_fft // 2 + 1]
@@ -195,7 +259,8 @@ class LogMelSpectrogram(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         batch, samples = input_shape
-        frames = None if samples is None else 1 + (samples - self._features.n_fft) // self._features.hop_length
+        frames = None if samples is None else FeatureConfig(**{
+            **self.config, "chunk_seconds": samples / self._features.sample_rate}).num_frames
         return (batch, frames, self._features.n_mels)
 
     def get_config(self):

@@ -100,8 +100,9 @@ def check_features(source: Source, features: FeatureConfig | None) -> None:
     """Refuses a source whose feature parameters differ, naming the first that does."""
     if source.features is None or features is None:
         return
+    defaults = FeatureConfig()  # a source written before a field was added had its default
     for name, value in dataclasses.asdict(features).items():
-        if source.features.get(name) != value:
+        if source.features.get(name, getattr(defaults, name)) != value:
             raise AdmlcError(f"trainer.init_from was trained with features.{name} "
                              f"{source.features.get(name)!r}, this run uses {value!r}: use the "
                              "source's feature parameters")

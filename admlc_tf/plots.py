@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import roc_curve
 
-from admlc_tf.errors import AdmlcError
+from admlc_tf.files import replacing, write_error
 from admlc_tf.metrics.eer import equal_error_rate
 
 # Panels of `plot_training_curves`: (title, y label, [(history key, legend label)]).
@@ -208,15 +208,9 @@ def _save(fig: Figure, path: Optional[str | os.PathLike]) -> None:
     if path is None:
         return
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, path)
+        with replacing(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
     except OSError as e:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        raise AdmlcError(f"cannot write the figure {path} ({e.strerror}): choose a writable "
-                         "--plots folder") from None
+        raise write_error(f"the figure {path}", e, "choose a writable --plots folder") from None

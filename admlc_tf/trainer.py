@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -18,11 +19,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from admlc_tf import critic_modes
+from admlc_tf import checkpoints, critic_modes
 from admlc_tf.config import ExperimentConfig, RuntimeConfig
 from admlc_tf.data.pipeline import RowSource, training_stream
 from admlc_tf.early_stopping import EarlyStopping
-from admlc_tf.errors import AdmlcError
+from admlc_tf.errors import AdmlcError, first_line
+from admlc_tf.files import write_error
 from admlc_tf.losses import get_supervised_loss
 from admlc_tf.metrics import mean_eer, per_label_eer
 from admlc_tf.predictors.spec import PredictorSpec
@@ -217,8 +219,10 @@ class Trainer:
         self.restore_dir = restore_dir
         self.manager = None
         if self.run_dir:
-            self.manager = tf.train.CheckpointManager(self.checkpoint, self.run_dir / "checkpoints",
-                                                      max_to_keep=3)
+            folder = self.run_dir / "checkpoints"
+            checkpoints.sweep_partial(folder)  # a killed save's leftovers
+            checkpoints.repair_state(folder)  # before the manager reads it
+            self.manager = tf.train.CheckpointManager(self.checkpoint, folder, max_to_keep=3)
         self._frozen = False
         self.critic_summary: dict = {}
         self._build_step_functions()
@@ -291,20 +295,43 @@ class Trainer:
         self._hardness_step = hardness_step
 
     def restore(self) -> bool:
-        """Restores the latest checkpoint, if any; True when one was restored."""
-        if self.restore_dir:
-            latest = tf.train.latest_checkpoint(str(self.restore_dir))
-        else:
-            latest = self.manager.latest_checkpoint if self.manager else None
-        if not latest:
-            return False
+        """Restores the newest checkpoint that restores, if any; True when one was restored.
+
+        A damaged newest checkpoint (a copy cut short, a bad disk) falls back to the previous
+        good one, said on one stderr line; when none restores, the error names the newest.
+        """
+        folder = self.restore_dir or (self.manager.directory if self.manager else None)
+        candidates = checkpoints.prefixes(folder) if folder else []
+        failed = []
+        for prefix in candidates:
+            try:
+                self.checkpoint.restore(prefix).assert_existing_objects_matched()
+            except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:
+                failed.append((prefix, first_line(e)))
+                continue
+            if failed:
+                print(f"note: checkpoint {failed[0][0]} cannot be restored ({failed[0][1]}): "
+                      f"resumed from the previous good one, {prefix}", file=sys.stderr)
+            return True
+        if failed:
+            latest, reason = failed[0]
+            raise AdmlcError(f"checkpoint {latest} cannot be restored ({reason}): delete "
+                             f"{Path(latest).parent} or pass another --out")
+        return False
+
+    def _save(self, k: int) -> None:
+        """Saves checkpoint `k`; a failed save (a full disk) removes what it wrote and names
+        the last good checkpoint, which is kept."""
         try:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
-        except (tf.errors.OpError, AssertionError, ValueError, IndexError) as e:
-            raise AdmlcError(f"checkpoint {latest} cannot be restored "
-                             f"({str(e).splitlines()[0]}): delete {Path(latest).parent} "
-                             "or pass another --out") from None
-        return True
+            self.manager.save(checkpoint_number=k)
+        except (tf.errors.OpError, OSError) as e:
+            folder = Path(self.manager.directory)
+            checkpoints.sweep_partial(folder, k)
+            checkpoints.repair_state(folder)
+            kept = checkpoints.prefixes(folder)
+            kept = f"the last good one, {kept[0]}, is kept" if kept else "no checkpoint is kept"
+            raise write_error(f"checkpoint {folder / f'ckpt-{k}'} ({kept})", e,
+                              "pass --out a writable folder") from None
 
     def _distribute(self, dataset: tf.data.Dataset):
         return iter(self.strategy.experimental_distribute_dataset(dataset))
@@ -419,7 +446,7 @@ class Trainer:
                 progress.update(k, values=[(n, v) for n, v in logs.items()
                                            if n in ("sup_loss", "adv_loss", "critic_loss")])
             if self.manager and (k % cfg.checkpoint_every == 0 or k == total_steps):
-                self.manager.save(checkpoint_number=k)
+                self._save(k)
             if k % steps_per_epoch == 0:
                 summary = {n: float(np.mean(v)) for n, v in epoch_logs.items()}
                 summary["epoch"] = k // steps_per_epoch
@@ -440,7 +467,7 @@ class Trainer:
                     self.stopping.track(summary["epoch"], values[monitor[0]], self.predictor)
                     if self.stopping.spent(summary["epoch"]):
                         if self.manager:
-                            self.manager.save(checkpoint_number=k)
+                            self._save(k)
                         if verbose:
                             print(f"\nEarly stop after epoch {summary['epoch']}: "
                                   f"{monitor[0]} has not improved for {patience} epochs")
@@ -469,7 +496,8 @@ class Trainer:
         return summary
 
     def _freeze_body(self, frozen: bool) -> None:
-        """`trainer.freeze_epochs`: while `frozen`, only the predictor's head layers train.
+        """`trainer.freeze_epochs`: while `frozen`, only the predictor's head layers train
+        (after it, all but the spec's `frozen_layers`).
 
         Frozen layers are not trainable, so their batch normalisation also runs in inference
         mode; the step functions are traced anew, as they capture the trainable variables.
@@ -479,7 +507,7 @@ class Trainer:
         spec = self.task.spec
         head = set(spec.head_layers) or {spec.predictor.layers[-1].name}
         for layer in spec.trained_model.layers:
-            if layer.name not in head and layer.weights:
+            if layer.name not in head and layer.name not in spec.frozen_layers and layer.weights:
                 layer.trainable = not frozen
         self._frozen = frozen
         self._build_step_functions()
@@ -516,4 +544,4 @@ class Trainer:
             if progress:
                 progress.update(k, values=list(logs.items()))
         if self.manager:
-            self.manager.save(checkpoint_number=0)
+            self._save(0)

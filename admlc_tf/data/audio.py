@@ -20,6 +20,7 @@ from admlc_tf.data.layouts import chime_home, collection as collections
 from admlc_tf.data.cache import build_feature_cache, feature_statistics
 from admlc_tf.data.pipeline import ClipRows
 from admlc_tf.errors import DataError
+from admlc_tf.features import silence_value
 
 
 @dataclasses.dataclass
@@ -70,7 +71,7 @@ class AudioData:
         return ClipRows(self.cache_path, index, self.labels[index],
                         segment_frames=features.num_frames, hop_frames=max(1, hop),
                         pooling=serving.pooling,
-                        pad_value=float(np.log(features.log_offset)))
+                        pad_value=silence_value(features))
 
     @property
     def monitoring_only(self) -> bool:

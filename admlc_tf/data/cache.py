@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
@@ -28,6 +29,7 @@ from admlc_tf.config import FeatureConfig
 from admlc_tf.data.home import data_home
 from admlc_tf.errors import DataError
 from admlc_tf.features import file_features
+from admlc_tf.files import replacing, sweep_temporaries, write_error
 
 CACHE_FORMAT = 2
 
@@ -45,6 +47,7 @@ def cache_folder(cache_dir) -> Path:
     except OSError as e:
         raise DataError(f"cannot create the feature cache folder {cache_dir} ({e.strerror}): "
                         "pass data.cache_dir a writable folder") from None
+    sweep_temporaries(cache_dir)  # a killed build's half file, though its cache is never rebuilt
     return cache_dir
 
 
@@ -66,21 +69,22 @@ def cache_key(settings: dict, files: Sequence[tuple[str, Path]], kind: str) -> s
 @contextlib.contextmanager
 def writing(path: Path):
     """An open HDF5 file that becomes `path` when the block ends without error: it is written
-    under a temporary name and renamed, so a cache file is complete or absent."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    under a temporary name (`admlc_tf.files.replacing`) and renamed, so a cache file is complete
+    or absent."""
     try:
-        with h5py.File(tmp, "w") as f:
-            yield f
-        os.replace(tmp, path)
+        with replacing(path) as tmp:
+            with h5py.File(tmp, "w") as f:
+                yield f
     except OSError as e:
-        raise DataError(f"cannot write the feature cache {path} ({e}): pass data.cache_dir a "
-                        "writable folder with free space") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+        raise write_error(f"the feature cache {path}", e,
+                          "pass data.cache_dir a writable folder with free space") from None
 
 
 def _cache_key(clips: Sequence[tuple[str, Path]], config: FeatureConfig) -> str:
-    return cache_key({"format": CACHE_FORMAT, **dataclasses.asdict(config)}, clips, "audio")
+    settings = dataclasses.asdict(config)
+    if settings["front_end"] == "logmel":  # keeps the keys of caches made before the field
+        del settings["front_end"]
+    return cache_key({"format": CACHE_FORMAT, **settings}, clips, "audio")
 
 
 def build_feature_cache(clips: Sequence[tuple[str, Path]], *, config: FeatureConfig,
@@ -103,7 +107,7 @@ def build_feature_cache(clips: Sequence[tuple[str, Path]], *, config: FeatureCon
     if not clips:
         raise DataError("no clips to extract features from: the split is empty; check the lists")
     path = cache_folder(cache_dir) / f"features-{_cache_key(clips, config)}.h5"
-    if path.is_file():
+    if reusable(path, [n for n, _ in clips], bands=config.n_mels):
         return path
     progress = keras.utils.Progbar(len(clips), unit_name="clip") if verbose else None
     if verbose:
@@ -116,6 +120,43 @@ def build_feature_cache(clips: Sequence[tuple[str, Path]], *, config: FeatureCon
                                                            sort_keys=True),
                               "format": CACHE_FORMAT}, progress=progress)
     return path
+
+
+def damage(path: Path, names: Sequence[str], *, bands: int) -> Optional[str]:
+    """Why the cache file `path` cannot be what it was written as, or None when it opens and
+    holds `names` (in order), `bands`-wide rows and, when it has `offsets`, as many rows as
+    they end at, the last of them readable. A copy cut short or a disk filled mid-write
+    fails here; a flipped bit inside the data is not looked for (that would read it all)."""
+    try:
+        with h5py.File(path, "r") as f:
+            stored = [n.decode() if isinstance(n, bytes) else n for n in f["names"][()]]
+            if stored != list(names):
+                return f"it holds {len(stored)} other clip names than the {len(names)} listed"
+            features = f["features"]
+            rows = int(f["offsets"][-1]) if "offsets" in f else len(names)
+            if "offsets" in f and f["offsets"].shape != (len(names) + 1,):
+                return f"its offsets have shape {f['offsets'].shape}, not ({len(names) + 1},)"
+            if features.shape != (rows, bands):
+                return f"its features have shape {features.shape}, not ({rows}, {bands})"
+            if rows:
+                features[rows - 1]
+    except (OSError, KeyError, ValueError, IndexError, TypeError) as e:
+        return str(e).splitlines()[0] if str(e) else type(e).__name__
+    return None
+
+
+def reusable(path: Path, names: Sequence[str], *, bands: int) -> bool:
+    """Whether the cache file `path` is there and intact (`damage`). A damaged one is derived
+    data: it is removed, with one stderr line, so that the caller rebuilds it."""
+    if not path.is_file():
+        return False
+    problem = damage(path, names, bands=bands)
+    if problem is None:
+        return True
+    print(f"note: the feature cache {path} is damaged ({problem}): rebuilding it",
+          file=sys.stderr)
+    path.unlink(missing_ok=True)
+    return False
 
 
 def write_features(path: Path, names: Sequence[str], features: Iterable[np.ndarray], *,

@@ -57,13 +57,13 @@ def build_image_cache(images: Sequence[tuple[str, Path]], extractor, *,
       DataError: a missing or bad image (nothing is left behind), or an unwritable folder.
     """
     from admlc_tf.backbones import resize_image
-    from admlc_tf.data.cache import cache_folder, writing
+    from admlc_tf.data.cache import cache_folder, reusable, writing
     from admlc_tf.data.images import read_image
 
     if not images:
         raise DataError("no images to extract features from: the list is empty")
     path = cache_folder(cache_dir) / f"images-{_cache_key(images, extractor)}.h5"
-    if path.is_file():
+    if reusable(path, [n for n, _ in images], bands=extractor.dims):
         return path
     if verbose:
         print(f"Extracting {extractor.name} features of {len(images)} images into {path}")

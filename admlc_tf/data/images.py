@@ -61,6 +61,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     except FileNotFoundError:
         raise DataError(f"image file {path} does not exist: restore it or remove it from the "
                         "list") from None
+    except PermissionError:
+        raise DataError(f"image file {path} cannot be opened (permission denied): check its "
+                        "permissions, or remove it from the list") from None
     except Image.DecompressionBombError:  # a damaged header's size, or a too large image
         raise DataError(f"image file {path} claims more pixels than Pillow decodes safely "
                         f"({Image.MAX_IMAGE_PIXELS * 2}): its header is damaged, or downscale it") \

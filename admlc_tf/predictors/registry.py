@@ -78,6 +78,17 @@ def _crnn_attention(config, inputs):
                          head_layers=HEAD_LAYERS)
 
 
+def _musicnn(config, inputs):
+    from admlc_tf.predictors.musicnn_transfer import (FROZEN_LAYERS, HEAD_LAYERS,
+                                                      build_musicnn_tagger)
+
+    model = build_musicnn_tagger(inputs.input_shape[0], inputs.num_labels,
+                                 weights=config.predictor.backbone_weights,
+                                 tune_top=config.trainer.freeze_epochs > 0)
+    return PredictorSpec(model, get_supervised_loss(config.loss.supervised),
+                         head_layers=HEAD_LAYERS, frozen_layers=FROZEN_LAYERS)
+
+
 def _warp(config, inputs):
     from admlc_tf.predictors import vector
 
@@ -121,6 +132,8 @@ PREDICTORS = {
     "cgrnn": Entry(AUDIO, _cgrnn, "convolutional gated recurrent network (Xu et al. 2017)"),
     "crnn-attention": Entry(AUDIO, _crnn_attention,
                             "attention-pooling CRNN (Xu et al., Interspeech 2017)"),
+    "musicnn": Entry(AUDIO, _musicnn, "pretrained musicnn (Pons & Serra 2019), frozen, with a "
+                     "linear head on its 200-d embedding"),
     "deep-cplst": Entry(VECTORS, _deep_cplst, "deep CPLST regressor (Chen & Lin 2012)"),
     "warp": Entry(VECTORS, _warp, "MLP with the WARP ranking loss"),
     "bpmll": Entry(VECTORS, _bpmll, "BP-MLL (Zhang & Zhou 2006)"),

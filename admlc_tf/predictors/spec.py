@@ -26,6 +26,8 @@ class PredictorSpec:
         {0, 1}, as Deep-CPLST decodes them; probabilities are the scores clipped to [0, 1]).
       head_layers: names of the layers whose shape follows the label set: fine-tuning on other
         labels builds them new and loads every other layer. Empty: the last layer.
+      frozen_layers: layers that never train, even after `trainer.freeze_epochs` (a pretrained
+        backbone's lower blocks).
     """
 
     predictor: keras.Model
@@ -33,6 +35,7 @@ class PredictorSpec:
     training_model: Optional[keras.Model] = None
     output: str = "logits"
     head_layers: tuple[str, ...] = ()
+    frozen_layers: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.output not in OUTPUT_KINDS:

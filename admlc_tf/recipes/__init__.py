@@ -12,10 +12,12 @@ from admlc_tf.config import ExperimentConfig
 from admlc_tf.errors import AdmlcError
 from admlc_tf.recipes.audio import AudioRecipe
 from admlc_tf.recipes.base import Recipe
+from admlc_tf.recipes.embeddings import EmbeddingRecipe
 from admlc_tf.recipes.images import ImageRecipe
 from admlc_tf.recipes.vectors import VectorRecipe
 
-RECIPES = {"audio": AudioRecipe, "features": VectorRecipe, "images": ImageRecipe}
+RECIPES = {"audio": AudioRecipe, "features": VectorRecipe, "images": ImageRecipe,
+           "embeddings": EmbeddingRecipe}
 
 
 def recipe_class(task: str) -> type:
@@ -41,17 +43,29 @@ def configure(config: ExperimentConfig, fields: dict[str, Any],
               follow: bool = True) -> ExperimentConfig:
     """Sets `fields` ("section.field", or a top-level "field" -> value) on `config`, then, with
     `follow`, what follows from them unless given too: `trainer.critic_batch` follows
-    `trainer.batch_size`; the name is the model's (`images-<model>` for images) for the
+    `trainer.batch_size`; `--model musicnn` takes musicnn's features (front end, 96 bands, 3 s
+    chunks) unless features are given; the name is the model's (`images-<model>` for images) for the
     features and images tasks or when `model` is given; `out_dir` is `runs/<name>-<time>`.
     """
+    fields = dict(fields)
+    if (fields.get("task", config.task) in ("audio", "embeddings")
+            and "images.backbone_weights" in fields):
+        # `--backbone-weights` is one flag: for audio it names the musicnn backbone's weights.
+        fields["predictor.backbone_weights"] = fields.pop("images.backbone_weights")
     for key, value in fields.items():
         section, _, field = key.rpartition(".")
         setattr(getattr(config, section) if section else config, field, value)
     if not follow:
         return config
+    if (config.task == "audio" and config.model == "musicnn"
+            and not any(key.startswith("features.") for key in fields)):
+        from admlc_tf.predictors.musicnn_transfer import musicnn_features
+
+        config.features = musicnn_features(config.features)
     if "trainer.critic_batch" not in fields and "trainer.batch_size" in fields:
         config.trainer.critic_batch = config.trainer.batch_size
-    if (config.task in ("features", "images") or "model" in fields) and "name" not in fields:
+    if (config.task in ("features", "images", "embeddings") or "model" in fields) \
+            and "name" not in fields:
         config.name = recipe_class(config.task).export_name(config)
     if "out_dir" not in fields:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

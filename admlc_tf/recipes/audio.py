@@ -173,6 +173,16 @@ class AudioRecipe:
         if data.audio_dir and not data.labels_file:
             raise AdmlcError("data.audio_dir is the audio of data.labels_file: pass both")
         registry.check(config.model_name, registry.AUDIO)
+        from admlc_tf.features import check_front_end
+
+        check_front_end(config.features)
+        if config.model_name == "musicnn":
+            from admlc_tf.predictors.musicnn_transfer import check_weights
+
+            if config.features.front_end != "musicnn":
+                raise AdmlcError("model musicnn takes musicnn's own features: leave "
+                                 "features.front_end at musicnn (--model musicnn sets it)")
+            check_weights(config.predictor.backbone_weights)
         if config.loss.supervised not in SUPERVISED_LOSSES:
             raise AdmlcError(f"loss.supervised {config.loss.supervised} is not known: use one of "
                              f"{', '.join(SUPERVISED_LOSSES)}")
@@ -191,9 +201,11 @@ class AudioRecipe:
                 raise AdmlcError(f"trainer.{field} {getattr(trainer, field)} must be at least 1")
         if trainer.patience < 0:
             raise AdmlcError(f"trainer.patience {trainer.patience} must be at least 0")
-        if trainer.freeze_epochs < 0 or (trainer.freeze_epochs and not trainer.init_from):
+        if trainer.freeze_epochs < 0 or (trainer.freeze_epochs and not trainer.init_from
+                                         and config.model_name != "musicnn"):
             raise AdmlcError("trainer.freeze_epochs freezes a fine-tuned predictor: pass "
-                             "trainer.init_from too, and a count of at least 0")
+                             "trainer.init_from too (or use --model musicnn), and a count of at "
+                             "least 0")
 
     def prepare(self, config, run_dir, verbose):
         source = None

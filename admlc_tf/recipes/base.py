@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Protocol
 
 from admlc_tf.config import ExperimentConfig
-from admlc_tf.errors import AdmlcError
-from admlc_tf.files import run_folder_lock, write_json_atomic
+from admlc_tf.errors import AdmlcError, first_line
+from admlc_tf.files import run_folder_lock, sweep_temporaries, write_json_atomic
 
 
 @dataclasses.dataclass
@@ -83,9 +83,10 @@ def check_resume(config: ExperimentConfig, run_dir: Path) -> None:
     if not saved_path.is_file():
         return
     try:
-        saved = ExperimentConfig.from_dict(json.loads(saved_path.read_text())).to_dict()
-    except (ValueError, TypeError) as e:
-        raise AdmlcError(f"{saved_path} cannot be read ({e}): pass a new out_dir") from None
+        saved = ExperimentConfig.from_dict(json.loads(saved_path.read_bytes())).to_dict()
+    except (ValueError, TypeError, AttributeError, KeyError) as e:  # garbage, or not an object
+        raise AdmlcError(f"{saved_path} is damaged ({first_line(e)}): delete it to resume with "
+                         "the current settings, or pass a new out_dir") from None
     current = json.loads(json.dumps(config.to_dict()))
     saved = json.loads(json.dumps(saved))
 
@@ -137,6 +138,8 @@ def run_recipe(config: ExperimentConfig, recipe: Recipe, *, verbose: bool = True
         raise AdmlcError(f"cannot create the run folder {run_dir} ({e.strerror}): pass out_dir a "
                          "writable folder") from None
     with run_folder_lock(run_dir):
+        # A killed run's half best.weights.h5 is not written again unless an epoch beats it.
+        sweep_temporaries(run_dir)
         config.save(run_dir / "config.json")
         for name, write in recipe.run_files(data).items():
             write(run_dir / name)

@@ -12,8 +12,8 @@ import numpy as np
 import soundfile
 
 from admlc_tf import thresholds
-from admlc_tf.errors import AdmlcError, DataError
-from admlc_tf.features import read_audio
+from admlc_tf.errors import AdmlcError, DataError, printable
+from admlc_tf.features import open_audio, read_audio
 from admlc_tf.files import find_files, write_json_atomic, write_text_atomic
 from admlc_tf.serving import outputs, streaming, timeline
 from admlc_tf.serving.exported import ExportedPredictor
@@ -31,7 +31,8 @@ def find_audio(paths: Sequence[str | Path]) -> list[Path]:
 def read_clip(path: Path, sample_rate: int) -> tuple[np.ndarray, Optional[int]]:
     """`[samples]` mono float32 at `sample_rate`, and the file's own rate when it was resampled."""
     waveform = read_audio(path, sample_rate=sample_rate)
-    rate = soundfile.info(str(path)).samplerate
+    with open_audio(Path(path)) as handle:  # by handle: a name in other bytes than UTF-8
+        rate = soundfile.info(handle).samplerate
     return waveform, (rate if rate != sample_rate else None)
 
 
@@ -156,7 +157,7 @@ def tag_audio(paths: Sequence[str | Path], *, model: ExportedPredictor,
                                                 batch_size=batch_size, keep_segments=keep)
         except DataError as e:
             print(f"error: {e}", file=sys.stderr)
-            failed.append({"file": str(path), "error": str(e)})
+            failed.append({"file": printable(str(path)), "error": str(e)})
             continue
         records.append(outputs.record(path, names, pooled.result(), cuts,
                                       seconds=round(info.samples / rate, 3)))
@@ -165,8 +166,9 @@ def tag_audio(paths: Sequence[str | Path], *, model: ExportedPredictor,
             per_segment = pooled.segment_probabilities()
             starts, ends = timeline.segment_times(len(per_segment), samples=info.samples,
                                                   segment=segment, hop=hop, sample_rate=rate)
-            timeline_rows += [(str(path), s, e, p) for s, e, p in zip(starts, ends, per_segment)]
-            event_rows += [(str(path), *event) for event in timeline.events(
+            name = printable(str(path))  # the outputs are UTF-8 lines
+            timeline_rows += [(name, s, e, p) for s, e, p in zip(starts, ends, per_segment)]
+            event_rows += [(name, *event) for event in timeline.events(
                 per_segment, cuts, names, starts=starts, ends=ends, hop_seconds=hop / rate,
                 median_segments=median_segments)]
         if progress:

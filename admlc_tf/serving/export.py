@@ -32,7 +32,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -42,6 +41,7 @@ import tensorflow as tf
 from admlc_tf.config import FeatureConfig
 from admlc_tf.errors import AdmlcError
 from admlc_tf.features import LogMelSpectrogram
+from admlc_tf.files import remove_path, temporary_path, write_bytes, write_error
 from admlc_tf.predictors.spec import to_probabilities
 from admlc_tf.serving.exported import ExportedPredictor
 
@@ -123,10 +123,11 @@ def write_tflite(predictor: keras.Model, features: FeatureConfig, folder: Path,
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         converter.optimizations = [tf.lite.Optimize.DEFAULT] if quantised else []
         try:
-            (folder / name).write_bytes(converter.convert())
+            converted = converter.convert()
         except Exception as e:  # the converter raises its own ConverterError and others
             raise AdmlcError(f"this predictor cannot be converted to TFLite builtins "
                              f"({str(e).splitlines()[0]}): export without tflite") from None
+        write_bytes(folder / name, converted)  # a full disk is the caller's one line
         written[name] = ("dynamic-range quantised: int8 weights, float32 activations"
                          if quantised else "float32")
     return written
@@ -174,7 +175,8 @@ def export_predictor(predictor: keras.Model, *, base_dir: str | Path, name: str,
         raise AdmlcError(f"cannot create the export folder {model_dir} ({e.strerror}): pass "
                          "--export-dir a writable folder") from None
     version = next_version(model_dir)
-    tmp = model_dir / f".tmp-{version}-{os.getpid()}"
+    final = model_dir / str(version)
+    tmp = temporary_path(final)  # swept at the next export if this process is killed
     input_shape = tuple(predictor.inputs[0].shape[1:])
 
     def outputs(raw):
@@ -222,11 +224,10 @@ def export_predictor(predictor: keras.Model, *, base_dir: str | Path, name: str,
                                        splits=splits, thresholds=thresholds, extra=assets)
         # The Keras model as well, so `trainer.init_from` can fine-tune from this version.
         predictor.save(asset_dir / ExportedPredictor.KERAS)
-        final = model_dir / str(version)
         os.rename(tmp, final)  # fails rather than overwrite if another export took the version
-    except OSError as e:
-        raise AdmlcError(f"cannot write the export {model_dir / str(version)} ({e}): pass "
-                         "--export-dir a writable folder with free space") from None
+    except (OSError, tf.errors.OpError) as e:
+        raise write_error(f"the export {final} (the versions before it are kept)", e,
+                          "pass --export-dir a writable folder") from None
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_path(tmp)
     return final

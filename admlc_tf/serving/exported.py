@@ -20,13 +20,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import zipfile
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
 from admlc_tf import thresholds as thresholds_lib
-from admlc_tf.errors import AdmlcError
+from admlc_tf.errors import AdmlcError, first_line
+from admlc_tf.files import write_bytes
 
 
 def _same_kind(value, default) -> bool:
@@ -78,22 +80,47 @@ class ExportedPredictor:
                              "saved_models/<name>/<version>")
         self.path = path
         self.assets = path / self.ASSETS
-        self.label_names = self._asset(self.LABELS, lambda text: text.splitlines())
-        self.metadata = self._asset(self.CONFIG, json.loads)
-        if not isinstance(self.metadata, dict):
-            raise AdmlcError(f"{self.assets / self.CONFIG} holds no JSON object: re-export the "
-                             "model or restore the file")
+        self.label_names = self._labels()
+        self.metadata = self._config()
 
-    def _asset(self, name: str, parse):
-        """One asset read as UTF-8 and parsed; a missing, damaged or hand-broken one is one
-        line naming it (found by benchmarks/fuzz.py: raw JSONDecodeError, UnicodeDecodeError)."""
+    def _damaged(self, name: str, why: str) -> AdmlcError:
+        return AdmlcError(f"{self.assets / name} is damaged ({why}): re-export the model, or "
+                          f"copy {self.path} again from where it was made")
+
+    def _asset_text(self, name: str) -> str:
         path = self.assets / name
         try:
-            return parse(path.read_text(encoding="utf-8-sig"))  # (a BOM from a hand edit is fine)
-        except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError included
-            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e).splitlines()[0]
-            raise AdmlcError(f"{path} cannot be read ({reason}): re-export the model or restore "
-                             "the file") from None
+            return path.read_bytes().decode("utf-8-sig")  # (a BOM from a hand edit is fine)
+        except FileNotFoundError:
+            raise self._damaged(name, "it is missing") from None
+        except UnicodeDecodeError:
+            raise self._damaged(name, "it is not UTF-8 text") from None
+        except OSError as e:
+            raise AdmlcError(f"{path} cannot be read ({e.strerror}): check its "
+                             "permissions") from None
+
+    def _labels(self) -> list[str]:
+        names = self._asset_text(self.LABELS).splitlines()
+        if not names or any(not n.strip() or not n.isprintable() for n in names):
+            raise self._damaged(self.LABELS, "it should hold one printable label a line")
+        if len(set(names)) != len(names):
+            raise self._damaged(self.LABELS, "a label is listed twice")
+        return names
+
+    def _config(self) -> dict:
+        try:
+            metadata = json.loads(self._asset_text(self.CONFIG))
+        except ValueError as e:
+            raise self._damaged(self.CONFIG, f"not JSON: {e}") from None
+        if not isinstance(metadata, dict):
+            raise self._damaged(self.CONFIG, "not a JSON object")
+        serving = metadata.get("serving")
+        if "serving" in metadata and not (
+                isinstance(serving, dict) and isinstance(metadata.get("features"), dict)
+                and {"segment_samples", "hop_samples", "pooling"} <= set(serving)
+                and "sample_rate" in metadata["features"]):
+            raise self._damaged(self.CONFIG, "its serving or features settings are incomplete")
+        return metadata
 
     @staticmethod
     def write_assets(asset_dir: Path, *, label_names: Sequence[str], metadata: dict,
@@ -115,7 +142,7 @@ class ExportedPredictor:
         if thresholds is not None:
             files[ExportedPredictor.THRESHOLDS] = thresholds_lib.to_text(thresholds)
         for name, text in files.items():
-            (asset_dir / name).write_text(text, encoding="utf-8")
+            write_bytes(asset_dir / name, text.encode("utf-8"))
 
     # --- what the export takes -------------------------------------------------------------
 
@@ -124,17 +151,13 @@ class ExportedPredictor:
         """What `serving_default` takes: "waveform", "image_bytes" or "features"."""
         return self.metadata.get("input", "features")
 
-    def _damaged(self, what: str) -> AdmlcError:
-        return AdmlcError(f"{self.assets / self.CONFIG}: {what}: re-export the model or restore "
-                          "the file")
-
     def waveform_settings(self) -> dict:
         """An audio export's `sample_rate`, `segment_samples`, `hop_samples` and `pooling`,
         checked: a hand-edited or damaged export_config.json is one line, not a TypeError
         (benchmarks/fuzz.py) or a batch of 10^12 samples."""
         features, serving = self.metadata.get("features"), self.metadata.get("serving")
         if not isinstance(features, dict) or not isinstance(serving, dict):
-            raise self._damaged("its features or serving section is not an object")
+            raise self._damaged(self.CONFIG, "its features or serving section is not an object")
         settings = {"sample_rate": features.get("sample_rate"), "pooling": serving.get("pooling"),
                     **{k: serving.get(k) for k in ("segment_samples", "hop_samples")}}
         rate = settings["sample_rate"]
@@ -142,30 +165,26 @@ class ExportedPredictor:
         if (not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in counts)
                 or settings["segment_samples"] > 600 * rate or settings["pooling"] not in
                 ("max", "mean")):
-            raise self._damaged(f"its waveform settings {settings} are not a rate, a segment of "
-                                "at most 10 minutes, a hop and max or mean pooling")
+            raise self._damaged(self.CONFIG, f"its waveform settings {settings} are not a rate, "
+                                "a segment of at most 10 minutes, a hop and max or mean pooling")
         return settings
 
     def run_config(self):
-        """The training run's `ExperimentConfig` (`config`), checked against the features and
-        serving settings the export was written with (both come from the same run)."""
-        from admlc_tf.config import ExperimentConfig
+        """The training run's `ExperimentConfig` (`config`) with the export's own front end as
+        its features (an embeddings-task export's config holds no audio features), checked:
+        every field of its type, the features a `FeatureConfig`."""
+        from admlc_tf.config import ExperimentConfig, FeatureConfig
 
+        self.waveform_settings()
         try:
             config = ExperimentConfig.from_dict(self.metadata["config"])
+            config.features = FeatureConfig(**self.metadata["features"])
         except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise self._damaged(f"its run config cannot be read ({type(e).__name__}: "
-                                f"{(str(e).splitlines() or [''])[0][:120]})") from None
+            raise self._damaged(self.CONFIG, f"its run config cannot be read "
+                                f"({type(e).__name__}: {first_line(e)[:120]})") from None
         wrong = _mistyped(config, ExperimentConfig())
         if wrong:
-            raise self._damaged(f"its run config's {wrong} is not of its type")
-        settings = self.waveform_settings()
-        recorded = dataclasses.asdict(config.features)
-        hop = round(config.serving.hop_seconds * config.features.sample_rate) \
-            if isinstance(config.serving.hop_seconds, (int, float)) else None
-        if (any(recorded.get(k) != v for k, v in self.metadata["features"].items())
-                or hop != settings["hop_samples"] or config.serving.pooling != settings["pooling"]):
-            raise self._damaged("its run config disagrees with its features or serving section")
+            raise self._damaged(self.CONFIG, f"its run config's {wrong} is not of its type")
         return config
 
     @property
@@ -189,9 +208,12 @@ class ExportedPredictor:
         import keras
 
         # The custom layers register themselves with Keras when their modules are imported.
-        from admlc_tf.predictors import cgrnn, crnn_attention  # noqa: F401
+        from admlc_tf.predictors import cgrnn, crnn_attention, musicnn  # noqa: F401
 
-        return keras.models.load_model(path, compile=False)
+        try:
+            return keras.models.load_model(path, compile=False)
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
+            raise self._damaged(self.KERAS, first_line(e)) from None
 
     def thresholds(self, override: Optional[float] = None) -> tuple[np.ndarray, str]:
         """The decision thresholds in label order and a one-line description of them: every
@@ -227,9 +249,9 @@ class ExportedPredictor:
             loaded = tf.saved_model.load(str(self.path))
             outputs = loaded.signatures["features"].structured_outputs["probabilities"]
         except Exception as e:  # noqa: BLE001 -- protobuf, TF and OS errors alike: one line
-            reason = (str(e).splitlines() or [type(e).__name__])[0][:200]
-            raise AdmlcError(f"the SavedModel of {self.path} cannot be loaded ({reason}): "
-                             "re-export the model or restore its folder") from None
+            reason = first_line(e)[:200]
+            raise AdmlcError(f"{self.path} cannot be loaded ({reason}): re-export the model, "
+                             "or copy it again from where it was made") from None
         # labels.txt edited by hand (or cut short) would silently shift every label's score
         width = outputs.shape[-1]
         if width is not None and width != len(self.label_names):

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from admlc_tf.errors import DataError
+from admlc_tf.errors import DataError, printable
 from admlc_tf.serving import outputs
 from admlc_tf.serving.exported import ExportedPredictor
 
@@ -87,7 +87,7 @@ def tag_images(paths: Sequence[str | Path], *, model: ExportedPredictor,
                 data, pixels, mode = encoded_for_graph(path)
             except DataError as e:
                 print(f"error: {e}", file=sys.stderr)
-                errors.append({"file": str(path), "error": str(e)})
+                errors.append({"file": printable(str(path)), "error": str(e)})
                 continue
             batch.append((path, {"width": pixels.shape[1], "height": pixels.shape[0],
                                  "mode": mode}))

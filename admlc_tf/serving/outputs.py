@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from admlc_tf import thresholds
+from admlc_tf.errors import printable
 from admlc_tf.files import write_json_atomic, write_text_atomic
 
 LABEL_SEPARATOR = ";"
@@ -31,7 +32,7 @@ def decided(label_names: Sequence[str], probabilities, cuts) -> list[str]:
 def record(file, label_names: Sequence[str], probabilities, cuts, **facts) -> dict:
     """One file's record: `file`, `facts` (seconds, or width and height...), `probabilities`
     {label: p} and `labels`."""
-    return {"file": str(file), **facts,
+    return {"file": printable(str(file)), **facts,  # one line, encodable: a table row, a CSV cell
             "probabilities": {n: float(p) for n, p in zip(label_names, probabilities)},
             "labels": decided(label_names, probabilities, cuts)}
 

@@ -21,7 +21,8 @@ import soundfile
 import soxr
 
 from admlc_tf.errors import DataError
-from admlc_tf.features import BLOCK_VALUES, check_sample_rate, check_wav_not_truncated
+from admlc_tf.features import (BLOCK_VALUES, check_sample_rate, check_wav_not_truncated,
+                               decode_error, open_audio)
 
 BLOCK_SECONDS = 1.0  # of the file's own rate; a block is decoded, mixed and resampled at once
 
@@ -39,12 +40,6 @@ class StreamInfo:
     original_rate: Optional[int] = None
 
 
-def _decode_error(path: Path, error: Exception) -> DataError:
-    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return DataError(f"audio file {path} cannot be decoded ({reason}): replace it with an intact "
-                     "WAV, FLAC or OGG file (MP3 only where libsndfile reads it)")
-
-
 def mono_blocks(path: str | Path, *, sample_rate: int, info: StreamInfo,
                 block_seconds: float = BLOCK_SECONDS) -> Iterator[np.ndarray]:
     """Yields a file's audio as mono float32 blocks at `sample_rate`, in order.
@@ -58,23 +53,30 @@ def mono_blocks(path: str | Path, *, sample_rate: int, info: StreamInfo,
       DataError: as `features.read_audio`: missing, truncated, undecodable, empty, not finite.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"audio file {path} is missing: restore it or remove it from the list")
-    check_wav_not_truncated(path)
+    with open_audio(path) as handle:
+        yield from _mono_blocks(path, handle, sample_rate=sample_rate, info=info,
+                                block_seconds=block_seconds)
+
+
+def _mono_blocks(path: Path, handle, *, sample_rate: int, info: StreamInfo,
+                 block_seconds: float) -> Iterator[np.ndarray]:
+    check_wav_not_truncated(path, handle)
+    handle.seek(0)
     try:
-        header = soundfile.info(str(path))
+        with soundfile.SoundFile(handle) as probe:
+            rate, channels = probe.samplerate, probe.channels
     except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError) as e:
-        raise _decode_error(path, e) from None
-    rate = header.samplerate
+        raise decode_error(path, e) from None
     check_sample_rate(path, rate)
+    handle.seek(0)
     resampler = None
     if rate != sample_rate:
         info.original_rate = rate
         resampler = soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="HQ")
-    blocksize = max(1, min(int(block_seconds * rate), BLOCK_VALUES // max(1, header.channels)))
+    blocksize = max(1, min(int(block_seconds * rate), BLOCK_VALUES // max(1, channels)))
     read = produced = 0
     try:
-        for block in soundfile.blocks(str(path), blocksize=blocksize, dtype="float32",
+        for block in soundfile.blocks(handle, blocksize=blocksize, dtype="float32",
                                       always_2d=True):
             mono = block.mean(axis=1)  # [block]
             if not np.all(np.isfinite(mono)):
@@ -87,7 +89,7 @@ def mono_blocks(path: str | Path, *, sample_rate: int, info: StreamInfo,
             if len(mono):
                 yield np.ascontiguousarray(mono, dtype=np.float32)
     except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError) as e:
-        raise _decode_error(path, e) from None
+        raise decode_error(path, e) from None
     if read == 0:
         raise DataError(f"audio file {path} holds no samples: replace it or remove it from the "
                         "list")

@@ -123,6 +123,9 @@ def audio_file(audio_dir: Path, listed: str, source: Path, line_no: int,
         raise DataError(f"{where}: file {listed!r} is outside {audio_dir}: list {kind} paths "
                         "relative to that folder, without a leading / or ..")
     path = Path(os.path.abspath(audio_dir / name))
+    if path.is_symlink() and not path.exists():
+        raise DataError(f"{where}: {kind} file {path} is a symbolic link to {os.readlink(path)}, "
+                        "which does not exist: restore its target or remove the line")
     if not path.is_file():
         raise DataError(f"{where}: {kind} file {path} does not exist: restore it or remove the "
                         f"line{_elsewhere_hint(audio_dir, name)}")
