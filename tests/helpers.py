@@ -58,8 +58,8 @@ def _run_in_process(script, args: list, data_home, env: dict) -> subprocess.Comp
         argv, run = [module, *rest], lambda: runpy.run_module(module, run_name="__main__",
                                                              alter_sys=True)
     elif script == "-c":
-        code, rest = args[0], args[1:]
-        argv, run = ["-c", *rest], lambda: exec(compile(code, "<string>", "exec"),
+        source, rest = args[0], args[1:]
+        argv, run = ["-c", *rest], lambda: exec(compile(source, "<string>", "exec"),
                                                 {"__name__": "__main__"})
     else:
         path = str(REPO / script)
