@@ -39,8 +39,8 @@ def main(argv=None) -> int:
     from admlc_tf.config import ExperimentConfig
     from admlc_tf.data.layouts import chime_home
     from admlc_tf.data.generated.demo import ensure_demo_dataset
-    from admlc_tf.export import ExportedPredictor
-    from admlc_tf.inference import segment_predictor
+    from admlc_tf.serving.exported import ExportedPredictor
+    from admlc_tf.serving.audio import segment_predictor
     from admlc_tf.metrics import eer_report
     from admlc_tf.serving.streaming import tag_stream
 

@@ -77,7 +77,7 @@ def export_model(size: str, workdir: Path, tflite: bool = False) -> Path:
 
     from admlc_tf.config import FeatureConfig
     from admlc_tf.data.layouts.chime_home import LABELS
-    from admlc_tf.export import export_predictor
+    from admlc_tf.serving.export import export_predictor
 
     config = bench.experiment_config(size)
     frames, bands = bench.feature_shape()
@@ -96,9 +96,9 @@ def export_model(size: str, workdir: Path, tflite: bool = False) -> Path:
 
 def long_child(spec: dict) -> dict:
     """Tags one recording (streamed or whole) in this process; returns time and memory."""
-    from admlc_tf.export import ExportedPredictor
+    from admlc_tf.serving.exported import ExportedPredictor
     from admlc_tf.features import read_audio
-    from admlc_tf.inference import segment_predictor
+    from admlc_tf.serving.audio import segment_predictor
     from admlc_tf.serving.streaming import tag_stream
 
     model = ExportedPredictor(spec["model"])
@@ -135,8 +135,8 @@ def latency_child(spec: dict) -> dict:
 
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from admlc_tf.export import ExportedPredictor
-    from admlc_tf.inference import TFLiteSegments
+    from admlc_tf.serving.exported import ExportedPredictor
+    from admlc_tf.serving.audio import TFLiteSegments
 
     model = ExportedPredictor(spec["model"])
     clip = bench.synthetic_waveforms(1, 64000, 16000, seed=30)  # [1, 64000]

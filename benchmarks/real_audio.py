@@ -878,7 +878,7 @@ def baseline(data_dir: str, *, seeds: Sequence[int] = (0,), json_path: Optional[
       `{"runs": [{"seed", "C", "val_mean_eer_by_C", "test": tagging report}], ...}`; printed
       as a table and JSON (to `json_path` if given) unless `quiet`.
     """
-    from admlc_tf.reports import format_tagging_table, tagging_report
+    from admlc_tf.metrics.reports import format_tagging_table, tagging_report
 
     vectors = statistics_vectors(data_dir)
     names, feats, truth, config = (vectors["label_names"], vectors["features"],

@@ -333,7 +333,7 @@ def measures(label_names: Sequence[str], val_labels: np.ndarray, val_scores: np.
     """Every measure of one run on the test set (`MEASURES`), and the extras (per-label values,
     thresholds). Undefined values are None."""
     from admlc_tf.metrics import (binarize, example_f1, macro_f1, micro_f1, ranking_loss)
-    from admlc_tf.reports import tagging_report
+    from admlc_tf.metrics.reports import tagging_report
 
     report = tagging_report(test_labels, test_scores, label_names, split="test")
     auc = [v for v in report["auc"].values() if v is not None]

@@ -572,7 +572,8 @@ def bench_serving(size: str, single_calls: int, batch_calls: int, repeats: int,
 
     from admlc_tf.config import FeatureConfig
     from admlc_tf.data.layouts.chime_home import LABELS
-    from admlc_tf.export import ExportedPredictor, export_predictor
+    from admlc_tf.serving.export import export_predictor
+    from admlc_tf.serving.exported import ExportedPredictor
 
     config = experiment_config(size)
     features = FeatureConfig()

@@ -375,12 +375,11 @@ def test_every_step_is_keyed_by_the_run_seed_and_k(tmp_path):
 
 # Catches: an unknown mode found only after the data is prepared (a half-made run folder) or
 # shown as a traceback.
-@pytest.mark.slow
 def test_train_py_refuses_an_unknown_mode_before_writing_anything(tmp_path):
     from tests.helpers import run_script
 
     proc = run_script("train.py", "--critic-mode", "sharp", "--out", tmp_path / "run",
-                      data_home=tmp_path / "home", timeout=300)
+                      data_home=tmp_path / "home", in_process=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--critic-mode sharp is not known: use one of paper" in proc.stderr.splitlines()[-1]
     assert not (tmp_path / "run").exists() and not (tmp_path / "home").exists()

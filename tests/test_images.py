@@ -398,6 +398,27 @@ def trained(shapes, tmp_path_factory):
     return tmp, shapes
 
 
+def test_a_bad_listed_image_stops_training_before_anything_is_written(shapes, tmp_path):
+    """train.py (in this process: refused before any training) on a labels.csv with one
+    truncated image: one line naming it, no run folder, no features cached."""
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    lines = (shapes / "labels.csv").read_text().splitlines()[:12]
+    (broken / "labels.csv").write_text("\n".join(lines) + "\n")
+    (broken / "images").mkdir()
+    for line in lines[1:]:
+        name = line.split(",")[0]
+        (broken / name).write_bytes((shapes / name).read_bytes())
+    first = lines[3].split(",")[0]
+    (broken / first).write_bytes((shapes / first).read_bytes()[:200])
+    result = run_script("train.py", "--task", "images", "--data-dir", broken, "--out",
+                        tmp_path / "run", *TINY, data_home=tmp_path / "home", in_process=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and first in result.stderr
+    assert not (tmp_path / "run").exists()
+    assert not list((tmp_path / "home" / "features").glob("*"))
+
+
 @pytest.mark.slow
 class TestEndToEnd:
     def test_train_follows_the_data_split_and_exports_an_image_tagger(self, trained):
@@ -451,25 +472,6 @@ class TestEndToEnd:
         assert report["files"][0]["mode"] == "CMYK"
         assert report["thresholds_used"].startswith("per label from assets/thresholds.json")
         assert rows[0].endswith(",labels")  # the thresholds: said once, in the JSON
-
-    def test_a_bad_listed_image_stops_training_before_anything_is_written(self, shapes,
-                                                                        tmp_path):
-        broken = tmp_path / "broken"
-        broken.mkdir()
-        lines = (shapes / "labels.csv").read_text().splitlines()[:12]
-        (broken / "labels.csv").write_text("\n".join(lines) + "\n")
-        (broken / "images").mkdir()
-        for line in lines[1:]:
-            name = line.split(",")[0]
-            (broken / name).write_bytes((shapes / name).read_bytes())
-        first = lines[3].split(",")[0]
-        (broken / first).write_bytes((shapes / first).read_bytes()[:200])
-        result = run_script("train.py", "--task", "images", "--data-dir", broken, "--out",
-                      tmp_path / "run", *TINY, data_home=tmp_path / "home")
-        assert result.returncode == 2
-        assert result.stderr.strip().count("\n") == 0 and first in result.stderr
-        assert not (tmp_path / "run").exists()
-        assert not list((tmp_path / "home" / "features").glob("*"))
 
     def test_protocol_draws_its_own_splits(self, shapes, tmp_path):
         """--protocol ignores the data's split and draws train_size examples per repeat."""

@@ -26,6 +26,7 @@ CELL_TIMEOUT = 300  # seconds per cell
 
 TINY_TRAINING = dict(EPOCHS=1, BATCH_SIZE=8, CRITIC_PRETRAIN_STEPS=1, VERBOSE=False)
 TINY_CGRNN = dict(CONV_FILTERS=(4,), GRU_UNITS=(4,))
+TABLE2_MODELS = ("warp", "c2ae")  # of the Table 2 notebook's four (the CLI's test runs all four)
 
 
 def _parameters_cell_index(nb) -> int:
@@ -97,16 +98,31 @@ class TestQuickstartNotebook:
         assert _images(nb) >= 2  # training curves and ROC curves shown inline
 
 
-@pytest.mark.slow
 class TestTable1Notebook:
-    def test_runs_four_systems_top_to_bottom(self, tmp_path, tiny_data_dir, kernel_env):
+    def test_maps_each_of_the_four_systems_to_its_loss(self):
+        """The four systems' (loss, critic) settings, read from the notebook's cell (the run
+        below trains two of them: each system is the same `lifecycle.run` call)."""
+        nb = nbformat.read(NOTEBOOKS / "02_dcase2016_table1.ipynb", as_version=4)
+        cell = next(c.source for c in nb.cells
+                    if c.cell_type == "code" and c.source.startswith("LOSSES = "))
+        names = {}
+        exec(cell[:cell.index("\n\n")], {}, names)  # the LOSSES literal, nothing else
+        assert names["LOSSES"] == {"CE": ("ce", False), "WARP": ("warp", False),
+                                   "AD-CE": ("ce", True), "AD-WARP": ("warp", True)}
+        parameters = nb.cells[_parameters_cell_index(nb)].source
+        assert 'SYSTEMS = ["CE", "WARP", "AD-CE", "AD-WARP"]' in parameters
+
+    @pytest.mark.slow
+    def test_runs_two_systems_top_to_bottom(self, tmp_path, tiny_data_dir, kernel_env):
+        """CE without the critic and WARP with it (SYSTEMS injected): both losses, both arms."""
         out = tmp_path / "table1"
         nb = execute("02_dcase2016_table1.ipynb",
-                     dict(DATA_DIR=tiny_data_dir, OUT_DIR=str(out),
+                     dict(DATA_DIR=tiny_data_dir, OUT_DIR=str(out), SYSTEMS=["CE", "AD-WARP"],
                           EXPORT_DIR=str(tmp_path / "models"), **TINY_TRAINING, **TINY_CGRNN),
                      kernel_env)
         assert (out / "eer_bars.png").is_file() and (out / "table1.json").is_file()
-        for system in ("ce", "warp", "ad-ce", "ad-warp"):
+        assert sorted(json.loads((out / "table1.json").read_text())) == ["AD-WARP", "CE"]
+        for system in ("ce", "ad-warp"):
             assert (out / system / "results.json").is_file()
             assert (tmp_path / "models" / f"table1-{system}" / "1" / "saved_model.pb").is_file()
         assert _images(nb) >= 2
@@ -116,20 +132,22 @@ class TestTable1Notebook:
 class TestTable2Notebook:
     def test_runs_protocol_on_synthetic_vectors(self, tmp_path, kernel_env):
         """No DATA_PATH: the notebook generates and saves its synthetic set, then runs 2 splits
-        of every model (Ori. and AD) and both peers, plots the bars and tags a few examples;
+        of two of its models (Ori. and AD: the MODELS parameter is honoured; all four models
+        run through the same `run_protocol` in test_protocol.py) and both peers, plots the bars
+        and tags a few examples;
         then trains on the generated shapes images (random backbone) and tags test images
         through the export's image_bytes signature."""
         out = tmp_path / "table2"
         nb = execute("03_image_tagging_table2.ipynb",
                      dict(OUT_DIR=str(out), N_EXAMPLES=60, REPEATS=2, TRAIN_SIZE=40,
-                          HIDDEN_UNITS=(8,), N_IMAGES=30, IMAGE_SIZE=32, IMAGE_EPOCHS=1,
+                          MODELS=list(TABLE2_MODELS), INFERENCE_MODEL="c2ae", HIDDEN_UNITS=(8,), N_IMAGES=30, IMAGE_SIZE=32, IMAGE_EPOCHS=1,
                           IMAGE_BATCH_SIZE=8, **{**TINY_TRAINING, "BATCH_SIZE": 16}),
                      kernel_env)
         assert (out / "synth.npz").is_file()
         assert (out / "protocol.csv").is_file() and (out / "f1_bars.png").is_file()
         protocol = json.loads((out / "protocol.json").read_text())
         assert protocol["seeds"] == [0, 1] and protocol["train_size"] == 40
-        systems = [f"{m}/{kind}" for m in ("deep-cplst", "warp", "bpmll", "c2ae")
+        systems = [f"{m}/{kind}" for m in TABLE2_MODELS
                    for kind in ("Ori.", "AD")] + ["mlp", "logreg"]
         assert sorted(protocol["summary"]) == sorted(systems)
         assert all(len(protocol["runs"][s]) == 2 for s in systems)

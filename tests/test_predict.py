@@ -32,8 +32,8 @@ def audio_model(tmp_path_factory):
                             label_names=list("cmfvpbo"), metadata={}, features=FeatureConfig())
 
 
-def predict(*args):
-    return run_script("predict.py", *args, timeout=300)
+def predict(*args, in_process=False):
+    return run_script("predict.py", *args, timeout=300, in_process=in_process)
 
 
 @pytest.mark.slow
@@ -67,9 +67,8 @@ def test_tags_files_and_folders_of_any_length_and_rate(audio_model, tmp_path):
     assert float(rows[1]["c"]) == pytest.approx(expected[0], abs=1e-6)
 
 
-@pytest.mark.slow
 def test_a_missing_path_exits_2(audio_model, tmp_path):
-    result = predict("--model", audio_model, tmp_path / "nope.wav")
+    result = predict("--model", audio_model, tmp_path / "nope.wav", in_process=True)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path / 'nope.wav'}")
 
@@ -201,10 +200,10 @@ def test_one_bad_file_among_many_exits_1_and_the_rest_are_written(audio_model, t
     assert [f["file"] for f in written["errors"]] == [str(tmp_path / "b.wav")]
 
 
-@pytest.mark.slow
 def test_not_an_export_exits_2_before_any_work(tmp_path):
     soundfile.write(tmp_path / "a.wav", np.zeros(16000), 16000)
-    result = predict("--model", tmp_path, tmp_path / "a.wav", "--csv", tmp_path / "out.csv")
+    result = predict("--model", tmp_path, tmp_path / "a.wav", "--csv", tmp_path / "out.csv",
+                     in_process=True)
     assert result.returncode == 2
     assert "is not an exported model version" in result.stderr
     assert not (tmp_path / "out.csv").exists()

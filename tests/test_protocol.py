@@ -24,8 +24,10 @@ def generated(n=120, seed=0):
     return x.astype(np.float32), y.astype(np.float32)
 
 
-def train(*args, tmp_path):
-    return run_script("train.py", "--task", "features", *args, data_home=tmp_path, timeout=900)
+def train(*args, tmp_path, in_process=False):
+    """`train.py --task features`; `in_process` for calls refused before any training."""
+    return run_script("train.py", "--task", "features", *args, data_home=tmp_path, timeout=900,
+                      in_process=in_process)
 
 
 @pytest.mark.slow
@@ -77,16 +79,16 @@ def test_one_model_trains_and_exports(model, tmp_path):
     assert ("scores" if model == "deep-cplst" else "logits") in out
 
 
-@pytest.mark.slow
 def test_bad_vector_inputs_exit_2(tmp_path):
     x, y = generated(20)
     x[3, 4] = np.nan
     save_npz(tmp_path / "nan.npz", x, y)
     result = train("--data", tmp_path / "nan.npz", "--out", tmp_path / "r", *TINY,
-                   tmp_path=tmp_path)
+                   tmp_path=tmp_path, in_process=True)
     assert result.returncode == 2
     assert "nan.npz" in result.stderr.strip().splitlines()[-1]
-    missing = train("--model", "warp", "--out", tmp_path / "r", tmp_path=tmp_path)
+    missing = train("--model", "warp", "--out", tmp_path / "r", tmp_path=tmp_path,
+                    in_process=True)
     assert missing.returncode == 2 and "--data" in missing.stderr
 
 
@@ -118,7 +120,7 @@ def test_one_run_trains_on_the_whole_file_and_scores_a_test_file(tmp_path):
 
     save_npz(tmp_path / "other.npz", x[100:], y[100:], label_names=list("vwxyz"))
     result = train("--data", tmp_path / "train.npz", "--test-data", tmp_path / "other.npz",
-                   "--out", tmp_path / "run3", *TINY, tmp_path=tmp_path)
+                   "--out", tmp_path / "run3", *TINY, tmp_path=tmp_path, in_process=True)
     assert result.returncode == 2
     assert "other.npz" in result.stderr and "same labels" in result.stderr
     assert not (tmp_path / "run3").exists()

@@ -17,7 +17,7 @@ import tensorflow as tf
 from admlc_tf.data.generated.demo import generate_demo_dataset
 from admlc_tf.errors import AdmlcError
 from admlc_tf.files import run_folder_lock
-from tests.helpers import REPO, learnable_arrays, learnable_rows, write_cache
+from tests.helpers import REPO, learnable_arrays, learnable_rows, run_script, write_cache
 from tests.test_trainer import make_trainer, tiny_config
 
 STEPS_PER_EPOCH, EPOCHS = 2, 15  # 20 development chunks, batch 8 (fold "all")
@@ -110,13 +110,12 @@ def test_a_corrupt_checkpoint_is_reported(tiny_set, tmp_path):
     assert str(out / "checkpoints") in last
 
 
-@pytest.mark.slow
 def test_an_unwritable_out_is_reported(tiny_set, tmp_path):
+    # train.py in this process: the run folder is made (and refused) before any training
     blocker = tmp_path / "file"
     blocker.write_text("")
-    result = subprocess.run(train_command(tiny_set, blocker / "run", tmp_path / "m"), cwd=REPO,
-                            env=environment(tmp_path), capture_output=True, text=True,
-                            timeout=600)
+    result = run_script(*train_command(tiny_set, blocker / "run", tmp_path / "m")[1:],
+                        data_home=tmp_path, in_process=True)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(
         f"error: cannot create the run folder {blocker / 'run'}")
