@@ -22,7 +22,7 @@ if not __package__:  # `python benchmarks/critic_summary.py`: siblings as `bench
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import HERE  # noqa: E402
-from benchmarks.reproduce import mean_std  # noqa: E402
+from benchmarks.reproduce import compare, mean_std  # noqa: E402
 
 MEASURES = ("mean_eer", "mean_auc", "map", "ranking_loss")
 
@@ -85,7 +85,27 @@ def audio_table(path: Path) -> str:
                          f"{_cell(stats['map'])} | {' | '.join(differences)} | "
                          f"{_cell(mean_std(cue), 2) if cue else '–'} |")
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + best_plain_table(part))
+
+
+def best_plain_table(part: dict) -> list[str]:
+    """Every AD system against the best plain system of any loss and arm (lowest mean EER):
+    the study pairs each AD system with the plain runs of its own loss only, but a user picks
+    the loss too, so the critic has to beat the best plain model there is."""
+    summary, runs, systems = part["summary"], part["runs"], part["systems"]
+    plains = [n for n in summary if systems[n]["system"] == "plain"]
+    best = min(plains, key=lambda n: summary[n]["mean_eer"]["mean"])
+    lines = [f"Every AD system against the best plain system of any loss ({best}), paired by "
+             "seed:", "", "| AD system | seeds | Δ EER [95% CI] | Δ AUC [95% CI] | "
+             "Δ mAP [95% CI] |", "|---|---|---|---|---|"]
+    for name in summary:
+        if systems[name]["system"] == "plain" or len(runs[name]) < 2:
+            continue
+        measures = compare(runs[best], runs[name])
+        seeds = len(measures["mean_eer"]["difference"]["seeds"])
+        lines.append(f"| {name} | {seeds} | " + " | ".join(
+            _difference(measures, m) for m in ("mean_eer", "mean_auc", "map")) + " |")
+    return lines + [""]
 
 
 def _difference(measures: dict | None, measure: str) -> str:
