@@ -129,15 +129,20 @@ class Extractor:
         return tf.cast(self.model(x, training=False), tf.float32)
 
     def weights_hash(self) -> str:
-        """A digest of every weight, in order: equal exactly when the features would be."""
-        digest = hashlib.sha256(self.name.encode())
-        for weight in self.model.weights:
-            digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
-        return digest.hexdigest()[:20]
+        return weights_digest(self.name, self.model)
 
     def metadata(self) -> dict:
         return {"backbone": self.name, "backbone_weights": self.weights,
                 "image_size": self.image_size, "feature_dims": self.dims}
+
+
+def weights_digest(name: str, model: keras.Model) -> str:
+    """A digest of a backbone's name and every weight, in order: equal exactly when its outputs
+    would be (the key of the caches of features computed by it)."""
+    digest = hashlib.sha256(name.encode())
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
+    return digest.hexdigest()[:20]
 
 
 def _build(backbone: Backbone, name: str, weights: str, size: int) -> keras.Model:

@@ -11,7 +11,6 @@ of its weights: other weights or a changed clip select a new file, a stale one i
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -22,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from admlc_tf.backbones import weights_digest
 from admlc_tf.errors import DataError
 
 CACHE_FORMAT = 1
@@ -57,11 +57,7 @@ class MusicnnEmbedder:
         return self._embed(np.asarray(waveform, np.float32)).numpy()
 
     def weights_hash(self) -> str:
-        """A digest of every weight, in order: equal exactly when the embeddings would be."""
-        digest = hashlib.sha256(self.name.encode())
-        for weight in self.model.weights:
-            digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
-        return digest.hexdigest()[:20]
+        return weights_digest(self.name, self.model)
 
     def metadata(self) -> dict:
         return {"backbone": self.name, "backbone_weights": self.weights,
