@@ -21,9 +21,9 @@ def as_flags(message: str, flags: Mapping[str, str]) -> str:
 def run_cli(main: Callable[[], object], flags: Optional[Mapping[str, str]] = None) -> int:
     """Runs `main`; an AdmlcError prints `error: <message>` (its config fields named as
     `flags` says) and returns 2, and so does any error that says the disk is full; else
-    returns 0."""
+    returns `main`'s own exit code when it returns an int (the benchmark scripts do), or 0."""
     try:
-        main()
+        code = main()
     except AdmlcError as e:
         print(f"error: {as_flags(str(e), flags or {})}", file=sys.stderr)
         return 2
@@ -35,4 +35,4 @@ def run_cli(main: Callable[[], object], flags: Optional[Mapping[str, str]] = Non
         where = getattr(e, "filename", None) or "a file"
         print(f"error: {write_error(where, e, '')}", file=sys.stderr)
         return 2
-    return 0
+    return code if isinstance(code, int) and not isinstance(code, bool) else 0

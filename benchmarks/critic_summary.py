@@ -21,6 +21,7 @@ from pathlib import Path
 if not __package__:  # `python benchmarks/critic_summary.py`: siblings as `benchmarks.*`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from admlc_tf.cli import run_cli  # noqa: E402
 from benchmarks.common import HERE  # noqa: E402
 from benchmarks.reproduce import compare, mean_std  # noqa: E402
 
@@ -150,4 +151,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -49,6 +49,7 @@ if __package__ in (None, ""):  # run as a script: the repository root on the pat
 
 import numpy as np  # noqa: E402
 
+from admlc_tf.cli import run_cli  # noqa: E402
 from benchmarks import fuzz_inputs as inputs  # noqa: E402
 from benchmarks.fuzz_inputs import Case  # noqa: E402
 
@@ -537,4 +538,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -25,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
+from admlc_tf.cli import run_cli  # noqa: E402
 from benchmarks.common import HERE, stamp, write_json  # noqa: E402
 
 
@@ -80,4 +81,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -40,6 +40,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from admlc_tf.cli import run_cli  # noqa: E402
+
 MODELS = ("MTT_musicnn", "MSD_musicnn")
 TOLERANCE = 1e-4  # on the taggram, network on identical input
 FIXTURE_CLIP = "synthetic_music(10.0, 16000, 0)"  # the first clip of `write_clips`
@@ -322,4 +324,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -63,6 +63,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
+from admlc_tf.cli import run_cli  # noqa: E402
 from benchmarks import real_audio  # noqa: E402
 from benchmarks.common import (HERE, code_commit, command_line, stamp,  # noqa: E402
                                write_json, write_text)
@@ -621,4 +622,4 @@ def _main(argv) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -104,6 +104,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from admlc_tf.cli import run_cli  # noqa: E402
 from benchmarks.common import (HERE, finish, logger, sections, stamp, write_json,  # noqa: E402
                                write_text)
 
@@ -1208,4 +1209,4 @@ def _main(args, json_path: Path, tmp: Path, argv) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

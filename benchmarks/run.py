@@ -32,6 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from admlc_tf.cli import run_cli  # noqa: E402
 from benchmarks import levers  # noqa: E402
 from benchmarks.common import (HERE, finish, in_child, logger, sections, stamp,  # noqa: E402
                                status_kb, write_json)
@@ -952,4 +953,4 @@ def main(argv=None) -> int:
 RUN = sys.modules[__name__]  # the helpers levers.py uses
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -31,7 +31,7 @@ from admlc_tf.serving import export as export_module
 from admlc_tf.serving import exported as exported_module
 from admlc_tf.serving.export import export_predictor
 from admlc_tf.serving.exported import ExportedPredictor
-from tests.helpers import REPO, learnable_rows, tiny_config
+from tests.helpers import REPO, learnable_rows, run_script, tiny_config
 from tests.test_trainer import make_trainer
 
 DISK_FULL = "the disk is full (No space left on device)"
@@ -392,6 +392,33 @@ class TestFullDisk:
         assert run_cli(main) == 2
         line = one_line(capsys.readouterr().err)
         assert line.startswith("error: cannot write ") and DISK_FULL in line
+
+    def test_a_benchmark_s_report_keeps_the_old_one(self, tmp_path, full_disk):
+        """A benchmark script writing its report on a full disk: one line, exit 2, the previous
+        report intact, no temporary. Fails on the raw traceback (exit 1) of a script whose
+        `__main__` does not go through `run_cli`."""
+        stem = tmp_path / "study"
+        shutil.copy(REPO / "benchmarks" / "critic_study.json", stem.with_suffix(".json"))
+        stem.with_suffix(".md").write_text("old\n")
+        full_disk()
+        proc = run_script("benchmarks/real_audio_study.py", "--report-only", "--out", stem,
+                          in_process=True)
+        assert proc.returncode == 2, proc.stderr
+        line = one_line(proc.stderr)
+        assert line.startswith(f"error: cannot write {stem}.") and DISK_FULL in line, line
+        assert stem.with_suffix(".md").read_text() == "old\n"
+        assert temporaries(tmp_path) == []
+
+    def test_every_benchmark_script_ends_through_run_cli(self):
+        """Catches a benchmark left out of the one-line backstop (a full disk while it writes
+        its report would end in a traceback), and `run_cli` losing a script's own exit code."""
+        scripts = [p for p in sorted((REPO / "benchmarks").glob("*.py"))
+                   if '__name__ == "__main__"' in p.read_text()]
+        assert len(scripts) >= 9
+        for script in scripts:
+            assert "sys.exit(run_cli(main))" in script.read_text(), script.name
+        assert run_cli(lambda: 1) == 1 and run_cli(lambda: None) == 0
+        assert run_cli(lambda: {"eer": 0.2}) == 0  # train.py's main returns its run's result
 
     def test_other_errors_still_surface(self):
         """The backstop must not swallow real bugs. Fails if every OSError became exit 2."""

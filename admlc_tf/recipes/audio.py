@@ -44,7 +44,7 @@ def data_dir_config() -> ExperimentConfig:
     and up to 60 epochs with early stopping on the validation split. `paper_config` has the
     paper's settings.
 
-    The critic is off: on those recordings no critic mode beat the plain model (CE, 3 seeds:
+    The critic is off: on those recordings no critic mode beat the plain model (5 seeds:
     docs/results/critic.md), so `--adversarial` turns it on, as the value critic the vector
     tasks use, for a user who wants to try it on their data. With the critic off, training
     augmentation is on (SpecAugment, mixup 0.3, +-6 dB gain, +-1 s shift): the plain model with
