@@ -4,7 +4,9 @@ layouts name each file they skip or refuse on one line and go on with the rest."
 
 from __future__ import annotations
 
+import builtins
 import csv
+import errno
 import json
 import os
 import time
@@ -20,7 +22,38 @@ from admlc_tf.files import find_files
 from admlc_tf.serving.audio import AUDIO_SUFFIXES, find_audio
 from tests.test_faults import audio_export  # noqa: F401  (the tiny audio export fixture)
 
-AS_ROOT = os.geteuid() == 0  # permissions do not bind root: chmod 000 tests cannot fail there
+AS_ROOT = os.geteuid() == 0  # permissions do not bind root (CI runs as root)
+
+
+@pytest.fixture
+def lock(monkeypatch):
+    """`lock(path)` makes a file or folder unreadable: chmod 000, and for root, whom modes do
+    not bind, opening or listing it fails as it does for anyone else (EACCES), so these tests
+    test the same thing as root and not. The modes are restored after the test."""
+    locked: list[Path] = []
+
+    def is_locked(path) -> bool:
+        return (isinstance(path, (str, bytes, os.PathLike))
+                and Path(os.fsdecode(path)).absolute() in locked)
+
+    def guard(real):
+        def guarded(path, *args, **kwargs):
+            if is_locked(path):
+                raise PermissionError(errno.EACCES, "Permission denied", os.fsdecode(path))
+            return real(path, *args, **kwargs)
+        return guarded
+
+    if AS_ROOT:
+        monkeypatch.setattr(builtins, "open", guard(builtins.open))
+        monkeypatch.setattr(os, "scandir", guard(os.scandir))
+
+    def lock_path(path: Path) -> None:
+        locked.append(Path(path).absolute())
+        os.chmod(path, 0)
+
+    yield lock_path
+    for path in locked:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
 NOT_UTF8 = os.fsdecode(b"caf\xe9.wav")  # Latin-1 bytes, as an old archive names files
 
 
@@ -76,8 +109,8 @@ def test_predict_names_each_bad_file_once_and_tags_the_rest(audio_export, tmp_pa
     assert "caf\\xe9.wav" in captured.out
 
 
-@pytest.mark.skipif(AS_ROOT, reason="root reads files whatever their permissions")
-def test_an_unreadable_file_and_folder_are_one_line_each(audio_export, tmp_path, capsys):  # noqa: F811
+def test_an_unreadable_file_and_folder_are_one_line_each(audio_export, tmp_path, capsys,  # noqa: F811
+                                                         lock):
     """chmod 000 on a clip and on a subfolder: the clip is one `error:` line (permissions, not
     "corrupt"), the subfolder one `skipped` line, the readable clip is tagged, exit 1. Fails on
     a PermissionError traceback, or a subfolder skipped in silence."""
@@ -88,15 +121,11 @@ def test_an_unreadable_file_and_folder_are_one_line_each(audio_export, tmp_path,
     write_wav(folder / "ok.wav")
     write_wav(folder / "locked.wav")
     write_wav(folder / "locked" / "inside.wav")
-    os.chmod(folder / "locked.wav", 0)
-    os.chmod(folder / "locked", 0)
-    try:
-        capsys.readouterr()
-        code = predict.main(["--model", str(audio_export), str(folder), "--quiet"])
-        err = capsys.readouterr().err.splitlines()
-    finally:
-        os.chmod(folder / "locked", 0o755)
-        os.chmod(folder / "locked.wav", 0o644)
+    lock(folder / "locked.wav")
+    lock(folder / "locked")
+    capsys.readouterr()
+    code = predict.main(["--model", str(audio_export), str(folder), "--quiet"])
+    err = capsys.readouterr().err.splitlines()
     assert code == 1
     assert [line for line in err if "locked.wav" in line] == [
         f"error: audio file {folder / 'locked.wav'} cannot be opened (Permission denied): check "
@@ -203,19 +232,15 @@ class TestLayouts:
         names = [c.name for c in read_labels_csv(labels).clips]
         assert names == ["audio/a.wav", "audio/two\nlines.wav"]
 
-    @pytest.mark.skipif(AS_ROOT, reason="root reads files whatever their permissions")
-    def test_an_unreadable_listed_file_is_one_line_when_read(self, tmp_path):
+    def test_an_unreadable_listed_file_is_one_line_when_read(self, tmp_path, lock):
         """Reading an unreadable listed clip for its features: one line saying permissions.
         Fails on PermissionError from the WAV header check."""
         from admlc_tf.features import read_audio
 
         path = write_wav(tmp_path / "locked.wav")
-        os.chmod(path, 0)
-        try:
-            with pytest.raises(DataError, match="cannot be opened \\(Permission denied\\)"):
-                read_audio(path, sample_rate=16000)
-        finally:
-            os.chmod(path, 0o644)
+        lock(path)
+        with pytest.raises(DataError, match="cannot be opened \\(Permission denied\\)"):
+            read_audio(path, sample_rate=16000)
 
     def test_non_utf8_audio_is_read_for_features(self, tmp_path):
         """Training reads a clip whose name is Latin-1 bytes. Fails when soundfile is given
