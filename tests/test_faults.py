@@ -620,6 +620,71 @@ def test_a_kill_before_the_rename_leaves_a_temporary_the_rerun_sweeps(tmp_path, 
     assert temporaries(tmp_path) == []
 
 
+# A checkpoint is written by TensorFlow's C++ (no Python rename to stop at): the writer saves a
+# 16 MB checkpoint after another, starting as the Trainer does (sweep, repair, manager), and is
+# SIGKILLed at a random moment, so most kills land inside a save.
+CHECKPOINT_WRITER = """
+import sys
+import tensorflow as tf
+from admlc_tf import checkpoints
+folder = sys.argv[1]
+checkpoints.sweep_partial(folder)
+checkpoints.repair_state(folder)
+step, value = tf.Variable(0, dtype=tf.int64), tf.Variable(tf.zeros([1 << 22]))
+checkpoint = tf.train.Checkpoint(step=step, value=value)
+manager = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=3)
+checkpoint.restore(manager.latest_checkpoint)  # None: a new folder, nothing restored
+k = int(step.numpy())
+while True:
+    k += 1
+    step.assign(k)
+    value.assign(tf.fill([1 << 22], float(k)))
+    manager.save(checkpoint_number=k)
+    print(k, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_kill_inside_tensorflow_s_checkpoint_write_resumes_from_the_newest_whole_one(tmp_path):
+    """Four real SIGKILLs of a process that keeps saving checkpoints: each rerun sweeps what
+    the killed save left (`ckpt-N_temp/`, `checkpoint.tmp<hex>`), and the newest checkpoint on
+    disk restores with the values saved under its number, and the numbering goes on. Fails if a
+    killed save's leftovers accumulate or break the next start, or if the state file can point
+    at a checkpoint the kill left half-written."""
+    import random
+    import signal
+    import time
+
+    from admlc_tf import checkpoints
+
+    folder, rng = tmp_path / "checkpoints", random.Random(0)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    last, interrupted = 0, 0
+    for _ in range(4):
+        writer = subprocess.Popen([sys.executable, "-c", CHECKPOINT_WRITER, str(folder)],
+                                  cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+        first = int(writer.stdout.readline())  # it started, and its first save is whole
+        assert first == last + 1 if last else first >= 1
+        started = time.monotonic()
+        writer.stdout.readline()
+        save_seconds = time.monotonic() - started
+        time.sleep(rng.uniform(0, 3 * save_seconds))
+        writer.send_signal(signal.SIGKILL)
+        writer.communicate(timeout=60)
+        interrupted += bool(temporaries(folder))
+        checkpoints.sweep_partial(folder)
+        checkpoints.repair_state(folder)
+        assert temporaries(folder) == []
+        newest = checkpoints.prefixes(folder)[0]
+        last = int(newest.rsplit("-", 1)[1])
+        step, value = tf.Variable(0, dtype=tf.int64), tf.Variable(tf.zeros([1 << 22]))
+        tf.train.Checkpoint(step=step, value=value).restore(newest).assert_consumed()
+        assert int(step.numpy()) == last
+        np.testing.assert_array_equal(value.numpy(), np.full(1 << 22, float(last), np.float32))
+        assert tf.train.latest_checkpoint(str(folder)) == newest
+    assert interrupted >= 1, "no kill landed inside a save: the test tested nothing"
+
+
 @pytest.mark.slow
 def test_train_py_rebuilds_a_truncated_cache(tmp_path):
     """The issue's report, end to end: the feature cache of a finished run cut in half on disk;
