@@ -185,6 +185,7 @@ class TestDamagedCaches:
         np.testing.assert_array_equal(CachedMatrix(path)[[0, 1, 2]], expected)
 
 
+@pytest.mark.slow  # each test trains a run, then resumes it
 class TestDamagedCheckpoints:
     @pytest.fixture
     def run(self, tmp_path):

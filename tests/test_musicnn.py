@@ -315,6 +315,7 @@ def test_model_musicnn_trains_a_head_on_the_frozen_backbone(tmp_path):
     assert loaded.returncode == 0 and loaded.stdout.strip().endswith("predictor"), loaded.stderr[-800:]
 
 
+@pytest.mark.slow
 def test_train_refuses_bad_musicnn_weights_in_one_line(tmp_path):
     """`--backbone-weights` that is no checkpoint, and (without the wheel) the default, end as
     one `error:` line with exit code 2 before any data is read. Fails on a traceback, or on an

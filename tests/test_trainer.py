@@ -151,8 +151,8 @@ class TestPrecision:
     @pytest.mark.parametrize("precision", [pytest.param("mixed_float16", marks=pytest.mark.slow),
                                            "mixed_bfloat16"])
     def test_mixed_precision_trains_with_float32_variables_and_outputs(self, tmp_path, precision):
-        rows = learnable_rows(tmp_path, n=32)
-        trainer = make_trainer(tiny_config(epochs=2, precision=precision),
+        rows = learnable_rows(tmp_path, n=16)  # two steps: enough to move every weight
+        trainer = make_trainer(tiny_config(epochs=1, precision=precision),
                                ["/cpu:0", "/cpu:1"])
         before = [w.copy() for w in trainer.predictor.get_weights()]
         history = trainer.fit(rows, verbose=False)

@@ -59,6 +59,7 @@ class TestSpecs:
         np.testing.assert_allclose(results["outputs"], spec.predictor(x[:4]), rtol=1e-5)
 
 
+@pytest.mark.slow  # trains each model to a measurable fit, twice
 @pytest.mark.parametrize("model", vector.MODELS)
 def test_each_model_learns_plain_and_adversarial(model):
     x, y = dataset(n=600, d=20)
