@@ -23,6 +23,7 @@ from admlc_tf.serving.audio import AUDIO_SUFFIXES, find_audio
 from tests.test_faults import audio_export  # noqa: F401  (the tiny audio export fixture)
 
 AS_ROOT = os.geteuid() == 0  # permissions do not bind root (CI runs as root)
+NOT_UTF8 = os.fsdecode(b"caf\xe9.wav")  # Latin-1 bytes, as an old archive names files
 
 
 @pytest.fixture
@@ -54,7 +55,6 @@ def lock(monkeypatch):
     yield lock_path
     for path in locked:
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
-NOT_UTF8 = os.fsdecode(b"caf\xe9.wav")  # Latin-1 bytes, as an old archive names files
 
 
 def write_wav(path: Path, seconds: float = 1.0, seed: int = 0) -> Path:
