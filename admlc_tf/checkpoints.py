@@ -63,7 +63,25 @@ def state_problem(folder: Path) -> Optional[str]:
     latest = latest if latest.is_absolute() else folder / latest
     if not latest.with_name(latest.name + ".index").is_file():
         return f"it names {latest.name}, which is not there"
+    newest = numbers(folder)[0]
+    if latest.name != f"ckpt-{newest}" and _readable(folder / f"ckpt-{newest}"):
+        # A kill between TensorFlow's merge of ckpt-N and its state write leaves a whole
+        # ckpt-N the state does not name: the run resumes from it (`Trainer.restore` takes the
+        # newest that restores), so the state must name it too, or max_to_keep never drops it.
+        return f"it names {latest.name}, older than ckpt-{newest} on disk"
     return None
+
+
+def _readable(prefix: Path) -> bool:
+    """Whether the checkpoint's index reads: TensorFlow writes the merged `.index` in place,
+    so a kill can leave one cut short."""
+    import tensorflow as tf
+
+    try:
+        tf.train.load_checkpoint(str(prefix))
+    except (tf.errors.OpError, ValueError):
+        return False
+    return True
 
 
 def repair_state(folder: str | Path) -> None:
