@@ -528,8 +528,15 @@ def make_plan(args, tiny_root: Optional[Path]) -> Plan:
                 args.models)
 
 
-def sensitivity_variants(config) -> list[tuple[str, dict]]:
-    """(name, overrides) of the AD variants, one setting at a time around the defaults."""
+# --tiny: the audio sensitivity runs one variant besides the default (the CI smoke's costliest
+# runs are the CGRNN's); scene still runs every variant through the same `sensitivity_study`.
+TINY_AUDIO_VARIANTS = ("AD default", "l=5")
+
+
+def sensitivity_variants(config, only: Optional[tuple[str, ...]] = None
+                         ) -> list[tuple[str, dict]]:
+    """(name, overrides) of the AD variants, one setting at a time around the defaults; `only`
+    keeps the variants of those names."""
     n = config.trainer.batch_size
     lam, l, m = config.loss.lam, config.trainer.critic_every, config.trainer.critic_batch
     variants = [("AD default", {})]
@@ -542,7 +549,7 @@ def sensitivity_variants(config) -> list[tuple[str, dict]]:
     for value, label in ((max(1, n // 2), "N/2"), (n, "N")):
         if value != m:
             variants.append((f"M={label} ({value})", {"critic_batch": value}))
-    return variants
+    return [v for v in variants if only is None or v[0] in only]
 
 
 def with_settings(config, *, adversarial: bool, seed: int, supervised: Optional[str] = None,
@@ -836,14 +843,16 @@ def load_realvec(set_dir: Path, cache: Optional[Path] = None) -> SceneData:
 
 
 def sensitivity_study(study: Study, plan: Plan, name: str, base, main_prefix: str,
-                      job: Callable[[object], dict], kind: str, main_ad: str = "AD") -> dict:
-    """The plain baseline and each AD variant over `plan.sensitivity_seeds`; runs the main study
-    already made with identical settings and seeds are reused (marked `reused_from`)."""
+                      job: Callable[[object], dict], kind: str, main_ad: str = "AD",
+                      only: Optional[tuple[str, ...]] = None) -> dict:
+    """The plain baseline and each AD variant (of `only`'s names, when given) over
+    `plan.sensitivity_seeds`; runs the main study already made with identical settings and
+    seeds are reused (marked `reused_from`)."""
     main = study.report["runs"]
     runs = {}
     variants = [("plain", {"adversarial": False})] + [
         (label, {"adversarial": True, **overrides})
-        for label, overrides in sensitivity_variants(base)]
+        for label, overrides in sensitivity_variants(base, only)]
     for seed in plan.sensitivity_seeds:
         for label, overrides in variants:
             config = with_settings(base, seed=seed, **overrides)
@@ -1102,7 +1111,8 @@ def _main(args, json_path: Path, tmp: Path, argv) -> int:
         planned["realvec"] = len(system_names(plan.modes)) * len(plan.models) * n_seeds
     if "sensitivity" in args.only:
         # Its plain and default-AD runs are the main study's when that runs too (reused).
-        planned["audio"] += (1 + len(sensitivity_variants(plan.audio))
+        planned["audio"] += (1 + len(sensitivity_variants(
+            plan.audio, TINY_AUDIO_VARIANTS if plan.tiny else None))
                              - 2 * ("audio" in args.only)) * n_sens
         planned["scene"] += (1 + len(sensitivity_variants(plan.scene))
                              - 2 * ("scene" in args.only)) * n_sens
@@ -1184,7 +1194,8 @@ def _main(args, json_path: Path, tmp: Path, argv) -> int:
             out = {"demo audio, CGRNN CE": sensitivity_study(
                 study, plan, "audio-ce", with_settings(plan.audio, adversarial=True, seed=0,
                                                        supervised="ce"),
-                "audio/CGRNN CE", lambda config: run_audio(config, audio_data), "audio")}
+                "audio/CGRNN CE", lambda config: run_audio(config, audio_data), "audio",
+                only=TINY_AUDIO_VARIANTS if plan.tiny else None)}
             if scene is not None:
                 out["scene, BP-MLL"] = sensitivity_study(
                     study, plan, "scene-bpmll", plan.scene, "scene/bpmll",
