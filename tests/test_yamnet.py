@@ -261,7 +261,8 @@ def test_model_yamnet_trains_a_head_on_the_frozen_backbone(tmp_path):
     set, the backbone's weights are exactly the ones it started from, and the export's
     waveform signature equals the Keras predictor on the offline features. Fails if the
     backbone trains (trainable, or BN statistics updated), the task keeps the log-mel front
-    end, the export's front end differs from the cache's, or its custom layers do not load."""
+    end, the export's front end differs from the cache's, its custom layers do not load, or its
+    `segments` signature does not cut a clip longer than a chunk."""
     from admlc_tf.config import ExperimentConfig
     from admlc_tf.features import log_mel_spectrogram, read_audio
     from admlc_tf.predictors.yamnet_transfer import build_backbone
@@ -290,6 +291,9 @@ def test_model_yamnet_trains_a_head_on_the_frozen_backbone(tmp_path):
     served = tf.saved_model.load(str(version)).signatures["serving_default"]
     out = served(waveform=tf.constant(wave[None]))
     np.testing.assert_allclose(out["logits"].numpy(), offline.numpy(), atol=1e-4)
+    segments = tf.saved_model.load(str(version)).signatures["segments"]
+    clip = read_audio(data / "audio" / "c7.wav", sample_rate=16000)  # 4 s: two segments
+    assert segments(waveform=tf.constant(clip[None]))["probabilities"].shape[1] >= 2
 
 
 def test_bad_yamnet_settings_refused_in_one_line(tmp_path):
