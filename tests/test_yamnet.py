@@ -136,7 +136,8 @@ def test_weights_file_mapped_name_by_name(tmp_path, net):
     first layer and logits match numpy on those values. Distinct random values per weight:
     fails on two groups swapped (e.g. layer8 / layer9, of equal shapes), moving statistics
     left at their initial values, TF1's batch-norm epsilon 1e-3 instead of 1e-4, symmetric
-    instead of TensorFlow's 'same' padding at stride 2, or a pool other than the mean."""
+    instead of TensorFlow's 'same' padding at stride 2, a pool other than the mean, or a file
+    without Keras' name lists (`layer_names`, `weight_names`) not read by its group names."""
     values = published_values(seed=1)
     yamnet_weights.load_weights(net, write_h5(tmp_path / "yamnet.h5", values))
     for published in yamnet.published_layers():
@@ -161,6 +162,14 @@ def test_weights_file_mapped_name_by_name(tmp_path, net):
                                     net.get_layer("layer14_pointwise_conv_relu").output,
                                     net.output["logits"]])
     first, last, logits = (v.numpy() for v in probe(x, training=False))
+    bare = write_h5(tmp_path / "bare.h5", published_values(seed=3))
+    with h5py.File(bare, "a") as f:  # the name lists gone: read by the published names
+        f.visit(lambda name: f[name].attrs.pop("weight_names", None))
+        del f.attrs["layer_names"]
+    other = yamnet.build_yamnet()
+    yamnet_weights.load_weights(other, bare)
+    mean = published_values(seed=3)["layer9/pointwise_conv/bn"]["moving_mean"]
+    np.testing.assert_array_equal(other.get_layer("layer9_pointwise_conv_bn").weights[1], mean)
     np.testing.assert_allclose(first, expected, atol=1e-4)
     dense = values["logits"]
     np.testing.assert_allclose(logits, last.mean((1, 2)) @ dense["kernel"] + dense["bias"],

@@ -51,7 +51,9 @@ def read_weights(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
     """Every layer of a legacy Keras HDF5 weights file: layer name -> weight slot -> value.
 
     The slot is a weight's last name part without `:0` (`moving_mean`). A whole saved model
-    (`model_weights` group) is read too. Refuses in one line a file h5py cannot read.
+    (`model_weights` group) is read too, and a file without the name lists (`layer_names`,
+    `weight_names`) by the published layer names and their `<layer>/<layer>/<slot>:0`
+    datasets. Refuses in one line a file h5py cannot read.
     """
     import h5py
 
@@ -61,15 +63,19 @@ def read_weights(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
     try:
         with h5py.File(path, "r") as f:
             root = f["model_weights"] if "model_weights" in f else f
+            listed = _strings(root, "layer_names")
             layers = {}
-            for layer in _strings(root, "layer_names"):
+            for layer in listed or yamnet.published_layers():
                 if layer not in root:
                     continue
-                group = root[layer]
-                values = {}
+                group, values = root[layer], {}
                 for weight in _strings(group, "weight_names"):
                     slot = weight.rsplit("/", 1)[-1].split(":")[0]
                     values[slot] = np.asarray(group[weight])
+                own = group.get(layer)  # without the name lists: `<layer>/<layer>/<slot>:0`
+                if not values and isinstance(own, h5py.Group):
+                    values = {key.split(":")[0]: np.asarray(item) for key, item in own.items()
+                              if isinstance(item, h5py.Dataset)}
                 layers[layer] = values
             return layers
     except (OSError, KeyError, ValueError, TypeError) as e:  # not HDF5, cut, garbled

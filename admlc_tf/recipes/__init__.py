@@ -51,7 +51,8 @@ def configure(config: ExperimentConfig, fields: dict[str, Any],
     fields = dict(fields)
     if (fields.get("task", config.task) in ("audio", "embeddings")
             and "images.backbone_weights" in fields):
-        # `--backbone-weights` is one flag: for audio it names the musicnn or YAMNet backbone's weights.
+        # `--backbone-weights` is one flag: for audio it names the musicnn or YAMNet
+        # backbone's weights.
         fields["predictor.backbone_weights"] = fields.pop("images.backbone_weights")
     for key, value in fields.items():
         section, _, field = key.rpartition(".")
