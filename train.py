@@ -89,8 +89,8 @@ FLAGS = {
                     "(a new output layer when the labels differ)"),
     "--freeze-epochs": ("trainer", "freeze_epochs", int,
                         "with --init-from: epochs that train only the output layer (0); "
-                        "--model musicnn: head-only epochs before the backbone's top blocks "
-                        "fine-tune (0: it stays frozen)"),
+                        "--model musicnn or yamnet: head-only epochs before the backbone's top "
+                        "blocks fine-tune (0: it stays frozen)"),
     "--conv-filters": ("predictor", "conv_filters", "ints",
                        "CGRNN gated-conv filters per block, e.g. 128,128 (paper) or 16,16 (demo)"),
     "--gru-units": ("predictor", "gru_units", "ints",
@@ -121,7 +121,9 @@ FLAGS = {
                            "images task: imagenet (Keras downloads and caches them; default "
                            "with --data-dir), a weights file, or random (the demo's); audio "
                            "--model musicnn and task embeddings: mtt (default) or msd from the "
-                           "installed musicnn wheel, a TF1 checkpoint, or random"),
+                           "installed musicnn wheel, a TF1 checkpoint, or random; --model yamnet: "
+                           "audioset (default; Keras fetches and caches yamnet.h5), a yamnet.h5, "
+                           "or random"),
     "--image-size": ("images", "image_size", int,
                      "images task: square input size (0: the backbone's, 224; the demo 64)"),
     "--data": ("vectors", "data_path", str,

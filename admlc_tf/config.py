@@ -30,7 +30,10 @@ class FeatureConfig:
       front_end: "logmel" (the above) or "musicnn": musicnn's own input (Hann window, centred
         frames, 96 Slaney bands, float16, `log10(10000 x + 1)`; `--model musicnn` sets it with
         n_mels 96 and 3 s chunks); the window, centring and compression fields above then do
-        not apply.
+        not apply. Or "yamnet": YAMNet's own input (n_fft is its 400-sample Hann window, in a
+        512-point FFT; the STFT magnitude, not its power; TensorFlow's HTK mel bands;
+        `--model yamnet` sets it with n_mels 64, 125-7500 Hz, log_offset 0.001 and 3.855 s
+        chunks).
     """
 
     sample_rate: int = 16000
@@ -108,6 +111,8 @@ class PredictorConfig:
       dropout: dropout rate after the dense layer.
       backbone_weights: `--model musicnn`: "mtt" or "msd" (the installed musicnn wheel's
         checkpoints), a checkpoint folder or prefix, or "random" (seeded, for tests).
+        `--model yamnet`: "audioset" (the published yamnet.h5, fetched into Keras' cache; set
+        with the model unless given), a yamnet.h5 path, or "random".
     """
 
     window_frames: int = 33

@@ -4,7 +4,9 @@ Features are `log(mel_matrix^T |STFT|^2 + log_offset)` with a periodic Hamming w
 centring. `mel_matrix` (librosa's Slaney filterbank) is built here once, so an in-graph front end
 can reuse the very same matrix as a constant. `FeatureConfig.front_end` "musicnn" replaces the
 definition by musicnn's own input (`admlc_tf.predictors.musicnn.MusicnnMel`, offline and in the
-graph alike), for the pretrained backbone.
+graph alike), for the pretrained backbone; "yamnet" by YAMNet's
+(`admlc_tf.predictors.yamnet.YamnetMel`: Hann window of 400 in a 512-point FFT, magnitude, HTK
+mel, `log(mel + 0.001)`), likewise.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import tensorflow as tf
 from admlc_tf.config import FeatureConfig
 from admlc_tf.errors import DataError, first_line
 
-FRONT_ENDS = ("logmel", "musicnn")
+FRONT_ENDS = ("logmel", "musicnn", "yamnet")
 
 
 @functools.lru_cache(maxsize=8)
@@ -42,8 +44,21 @@ def musicnn_mel():
     return MusicnnMel(name="musicnn_mel")
 
 
+@functools.lru_cache(maxsize=1)
+def yamnet_mel():
+    """YAMNet's own front end (`admlc_tf.predictors.yamnet.YamnetMel`), built once."""
+    from admlc_tf.predictors.yamnet import YamnetMel
+
+    return YamnetMel(name="yamnet_mel")
+
+
+# The front ends that replace the log-mel definition by a layer of their own.
+OWN_LAYERS = {"musicnn": musicnn_mel, "yamnet": yamnet_mel}
+
+
 def check_front_end(config: FeatureConfig) -> None:
-    """Refuses an unknown front end, or musicnn's with other parameters than its own."""
+    """Refuses an unknown front end, or musicnn's or YAMNet's with other parameters than its
+    own."""
     from admlc_tf.errors import AdmlcError
 
     if config.front_end not in FRONT_ENDS:
@@ -58,6 +73,16 @@ def check_front_end(config: FeatureConfig) -> None:
             if getattr(config, name) != value:
                 raise AdmlcError(f"features.front_end musicnn takes features.{name} {value}, "
                                  f"not {getattr(config, name)}: leave it at musicnn's")
+    if config.front_end == "yamnet":
+        from admlc_tf.predictors import yamnet
+
+        own = {"sample_rate": yamnet.SAMPLE_RATE, "n_fft": yamnet.WINDOW,
+               "hop_length": yamnet.HOP, "n_mels": yamnet.N_MELS, "fmin": yamnet.FMIN,
+               "fmax": yamnet.FMAX, "log_offset": yamnet.LOG_OFFSET}
+        for name, value in own.items():
+            if getattr(config, name) != value:
+                raise AdmlcError(f"features.front_end yamnet takes features.{name} {value:g}, "
+                                 f"not {getattr(config, name):g}: leave it at YAMNet's")
 
 
 def silence_value(config: FeatureConfig) -> float:
@@ -81,8 +106,8 @@ def log_mel_spectrogram(waveform: np.ndarray, *, config: FeatureConfig) -> np.nd
       `[n_frames, n_mels]` float32, n_frames = 1 + (n_samples - n_fft) // hop_length (musicnn:
       1 + n_samples // hop_length).
     """
-    if config.front_end == "musicnn":  # the export's very layer, so both sides agree exactly
-        return musicnn_mel()(np.asarray(waveform, np.float32)[None])[0].numpy()
+    if config.front_end in OWN_LAYERS:  # the export's very layer, so both sides agree exactly
+        return OWN_LAYERS[config.front_end]()(np.asarray(waveform, np.float32)[None])[0].numpy()
     stft = librosa.stft(np.asarray(waveform, dtype=np.float32), n_fft=config.n_fft,
                         hop_length=config.hop_length, window="hamming", center=False)
     power = np.square(np.abs(stft)).T  # [n_frames, n_fft // 2 + 1]
@@ -246,8 +271,8 @@ class LogMelSpectrogram(keras.layers.Layer):
 
     def call(self, waveform):
         f = self._features
-        if f.front_end == "musicnn":
-            return musicnn_mel()(waveform)
+        if f.front_end in OWN_LAYERS:
+            return OWN_LAYERS[f.front_end]()(waveform)
         stft = tf.signal.stft(waveform, frame_length=f.n_fft, frame_step=f.hop_length,
                               fft_length=f.n_fft, window_fn=tf.signal.hamming_window)
         power = tf.square(tf.abs(stft))  # [batch, frames, n_fft // 2 + 1]

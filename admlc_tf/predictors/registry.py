@@ -89,6 +89,17 @@ def _musicnn(config, inputs):
                          head_layers=HEAD_LAYERS, frozen_layers=FROZEN_LAYERS)
 
 
+def _yamnet(config, inputs):
+    from admlc_tf.predictors.yamnet_transfer import (FROZEN_LAYERS, HEAD_LAYERS,
+                                                     build_yamnet_tagger)
+
+    model = build_yamnet_tagger(inputs.input_shape[0], inputs.num_labels,
+                                weights=config.predictor.backbone_weights,
+                                tune_top=config.trainer.freeze_epochs > 0)
+    return PredictorSpec(model, get_supervised_loss(config.loss.supervised),
+                         head_layers=HEAD_LAYERS, frozen_layers=FROZEN_LAYERS)
+
+
 def _warp(config, inputs):
     from admlc_tf.predictors import vector
 
@@ -134,6 +145,8 @@ PREDICTORS = {
                             "attention-pooling CRNN (Xu et al., Interspeech 2017)"),
     "musicnn": Entry(AUDIO, _musicnn, "pretrained musicnn (Pons & Serra 2019), frozen, with a "
                      "linear head on its 200-d embedding"),
+    "yamnet": Entry(AUDIO, _yamnet, "pretrained YAMNet (Plakal & Ellis, AudioSet), frozen, with "
+                    "a linear head on its 1024-d embedding"),
     "deep-cplst": Entry(VECTORS, _deep_cplst, "deep CPLST regressor (Chen & Lin 2012)"),
     "warp": Entry(VECTORS, _warp, "MLP with the WARP ranking loss"),
     "bpmll": Entry(VECTORS, _bpmll, "BP-MLL (Zhang & Zhou 2006)"),

@@ -44,13 +44,15 @@ def configure(config: ExperimentConfig, fields: dict[str, Any],
     """Sets `fields` ("section.field", or a top-level "field" -> value) on `config`, then, with
     `follow`, what follows from them unless given too: `trainer.critic_batch` follows
     `trainer.batch_size`; `--model musicnn` takes musicnn's features (front end, 96 bands, 3 s
-    chunks) unless features are given; the name is the model's (`images-<model>` for images) for the
+    chunks) unless features are given, `--model yamnet` YAMNet's (64 bands, 3.855 s chunks) and
+    its default weights (audioset); the name is the model's (`images-<model>` for images) for the
     features and images tasks or when `model` is given; `out_dir` is `runs/<name>-<time>`.
     """
     fields = dict(fields)
     if (fields.get("task", config.task) in ("audio", "embeddings")
             and "images.backbone_weights" in fields):
-        # `--backbone-weights` is one flag: for audio it names the musicnn backbone's weights.
+        # `--backbone-weights` is one flag: for audio it names the musicnn or YAMNet
+        # backbone's weights.
         fields["predictor.backbone_weights"] = fields.pop("images.backbone_weights")
     for key, value in fields.items():
         section, _, field = key.rpartition(".")
@@ -62,6 +64,14 @@ def configure(config: ExperimentConfig, fields: dict[str, Any],
         from admlc_tf.predictors.musicnn_transfer import musicnn_features
 
         config.features = musicnn_features(config.features)
+    if config.task == "audio" and config.model == "yamnet":
+        from admlc_tf.predictors.yamnet_transfer import yamnet_features
+
+        if not any(key.startswith("features.") for key in fields):
+            config.features = yamnet_features(config.features)
+        if ("predictor.backbone_weights" not in fields
+                and config.predictor.backbone_weights == "mtt"):  # musicnn's default
+            config.predictor.backbone_weights = "audioset"
     if "trainer.critic_batch" not in fields and "trainer.batch_size" in fields:
         config.trainer.critic_batch = config.trainer.batch_size
     if (config.task in ("features", "images", "embeddings") or "model" in fields) \

@@ -21,6 +21,9 @@ from admlc_tf.losses import SUPERVISED_LOSSES
 from admlc_tf.predictors import registry
 from admlc_tf.metrics.reports import format_tagging_table, tagging_report
 
+# The audio predictors on a pretrained backbone: `--freeze-epochs` fine-tunes their top blocks.
+PRETRAINED = ("musicnn", "yamnet")
+
 
 def demo_config() -> ExperimentConfig:
     """The defaults of `python train.py` without --data-dir: the generated demo set, a small
@@ -183,6 +186,13 @@ class AudioRecipe:
                 raise AdmlcError("model musicnn takes musicnn's own features: leave "
                                  "features.front_end at musicnn (--model musicnn sets it)")
             check_weights(config.predictor.backbone_weights)
+        if config.model_name == "yamnet":
+            from admlc_tf.predictors.yamnet_transfer import check_weights as check_yamnet
+
+            if config.features.front_end != "yamnet":
+                raise AdmlcError("model yamnet takes YAMNet's own features: leave "
+                                 "features.front_end at yamnet (--model yamnet sets it)")
+            check_yamnet(config.predictor.backbone_weights)
         if config.loss.supervised not in SUPERVISED_LOSSES:
             raise AdmlcError(f"loss.supervised {config.loss.supervised} is not known: use one of "
                              f"{', '.join(SUPERVISED_LOSSES)}")
@@ -202,10 +212,10 @@ class AudioRecipe:
         if trainer.patience < 0:
             raise AdmlcError(f"trainer.patience {trainer.patience} must be at least 0")
         if trainer.freeze_epochs < 0 or (trainer.freeze_epochs and not trainer.init_from
-                                         and config.model_name != "musicnn"):
+                                         and config.model_name not in PRETRAINED):
             raise AdmlcError("trainer.freeze_epochs freezes a fine-tuned predictor: pass "
-                             "trainer.init_from too (or use --model musicnn), and a count of at "
-                             "least 0")
+                             "trainer.init_from too (or use --model musicnn or yamnet), and a "
+                             "count of at least 0")
 
     def prepare(self, config, run_dir, verbose):
         source = None

@@ -208,7 +208,8 @@ class ExportedPredictor:
         import keras
 
         # The custom layers register themselves with Keras when their modules are imported.
-        from admlc_tf.predictors import cgrnn, crnn_attention, musicnn  # noqa: F401
+        from admlc_tf.predictors import (cgrnn, crnn_attention, musicnn,  # noqa: F401
+                                         yamnet, yamnet_transfer)
 
         try:
             return keras.models.load_model(path, compile=False)
