@@ -21,8 +21,10 @@ from admlc_tf.losses import SUPERVISED_LOSSES
 from admlc_tf.predictors import registry
 from admlc_tf.metrics.reports import format_tagging_table, tagging_report
 
-# The audio predictors on a pretrained backbone: `--freeze-epochs` fine-tunes their top blocks.
-PRETRAINED = ("musicnn", "yamnet")
+# The audio predictors on a pretrained backbone (name -> its transfer module and title): each
+# takes its own front end and weights, and `--freeze-epochs` fine-tunes its top blocks.
+PRETRAINED = {"musicnn": ("admlc_tf.predictors.musicnn_transfer", "musicnn"),
+              "yamnet": ("admlc_tf.predictors.yamnet_transfer", "YAMNet")}
 
 
 def demo_config() -> ExperimentConfig:
@@ -179,20 +181,15 @@ class AudioRecipe:
         from admlc_tf.features import check_front_end
 
         check_front_end(config.features)
-        if config.model_name == "musicnn":
-            from admlc_tf.predictors.musicnn_transfer import check_weights
+        if config.model_name in PRETRAINED:
+            import importlib
 
-            if config.features.front_end != "musicnn":
-                raise AdmlcError("model musicnn takes musicnn's own features: leave "
-                                 "features.front_end at musicnn (--model musicnn sets it)")
-            check_weights(config.predictor.backbone_weights)
-        if config.model_name == "yamnet":
-            from admlc_tf.predictors.yamnet_transfer import check_weights as check_yamnet
-
-            if config.features.front_end != "yamnet":
-                raise AdmlcError("model yamnet takes YAMNet's own features: leave "
-                                 "features.front_end at yamnet (--model yamnet sets it)")
-            check_yamnet(config.predictor.backbone_weights)
+            model = config.model_name
+            module, title = PRETRAINED[model]
+            if config.features.front_end != model:
+                raise AdmlcError(f"model {model} takes {title}'s own features: leave "
+                                 f"features.front_end at {model} (--model {model} sets it)")
+            importlib.import_module(module).check_weights(config.predictor.backbone_weights)
         if config.loss.supervised not in SUPERVISED_LOSSES:
             raise AdmlcError(f"loss.supervised {config.loss.supervised} is not known: use one of "
                              f"{', '.join(SUPERVISED_LOSSES)}")
