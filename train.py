@@ -113,17 +113,19 @@ FLAGS = {
                          "(0.5 for every label when there is no such split)"),
     "--task": (None, "task", str, "audio (default), features (feature vectors, Table 2), "
                "images (a labels.csv image folder or CUB-200-2011 -> backbone features) or "
-               "embeddings (labelled audio -> cached musicnn embeddings -> Table 2 models)"),
+               "embeddings (labelled audio -> cached musicnn or YAMNet embeddings -> Table 2 "
+               "models)"),
     "--backbone": ("images", "backbone", str,
                    "images task: vgg16 (fc2, 4096-d; default with --data-dir), "
-                   "efficientnetv2-b0 (the demo's) or mobilenetv3small"),
+                   "efficientnetv2-b0 (the demo's) or mobilenetv3small; task embeddings: "
+                   "musicnn (default) or yamnet"),
     "--backbone-weights": ("images", "backbone_weights", str,
                            "images task: imagenet (Keras downloads and caches them; default "
                            "with --data-dir), a weights file, or random (the demo's); audio "
                            "--model musicnn and task embeddings: mtt (default) or msd from the "
-                           "installed musicnn wheel, a TF1 checkpoint, or random; --model yamnet: "
-                           "audioset (default; Keras fetches and caches yamnet.h5), a yamnet.h5, "
-                           "or random"),
+                           "installed musicnn wheel, a TF1 checkpoint, or random; --model yamnet "
+                           "and task embeddings --backbone yamnet: audioset (default; Keras "
+                           "fetches and caches yamnet.h5), a yamnet.h5, or random"),
     "--image-size": ("images", "image_size", int,
                      "images task: square input size (0: the backbone's, 224; the demo 64)"),
     "--data": ("vectors", "data_path", str,
@@ -209,8 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
                         default=argparse.SUPPRESS,
                         help="plain supervised baseline: same loop, no critic")
     parser.add_argument("--tflite", action="store_true", default=argparse.SUPPRESS,
-                        help="audio: also export model.tflite and model_int8.tflite (float32 and "
-                        "dynamic-range int8 TensorFlow Lite) beside saved_model.pb")
+                        help="audio and embeddings tasks: also export model.tflite and "
+                        "model_int8.tflite (float32 and dynamic-range int8 TensorFlow Lite) "
+                        "beside saved_model.pb")
     parser.add_argument("--protocol", action="store_true",
                         help="features/images/embeddings task: run the Table 2 protocol (all "
                         "four models, plain and AD, plus scikit-learn peers, over --repeats "

@@ -112,7 +112,11 @@ class PredictorConfig:
       backbone_weights: `--model musicnn`: "mtt" or "msd" (the installed musicnn wheel's
         checkpoints), a checkpoint folder or prefix, or "random" (seeded, for tests).
         `--model yamnet`: "audioset" (the published yamnet.h5, fetched into Keras' cache; set
-        with the model unless given), a yamnet.h5 path, or "random".
+        with the model unless given), a yamnet.h5 path, or "random". `--task embeddings`: the
+        weights of `backbone`, whose default (mtt, audioset) follows it unless given.
+      backbone: `--task embeddings`: the audio backbone whose clip embeddings are cached, a
+        name of `admlc_tf.data.embedders.EMBEDDERS`: "musicnn" or "yamnet". (The audio task
+        names its backbone with `model`.)
     """
 
     window_frames: int = 33
@@ -122,6 +126,7 @@ class PredictorConfig:
     dense_units: int = 500
     dropout: float = 0.2
     backbone_weights: str = "mtt"
+    backbone: str = "musicnn"
 
 
 @dataclasses.dataclass
@@ -377,7 +382,8 @@ class ExperimentConfig:
     Attributes:
       task: "audio" (labelled audio, EER), "features" (feature vectors, Table 2 models, F1),
         "images" (a folder of images -> backbone features -> the Table 2 models) or
-        "embeddings" (labelled audio -> cached musicnn embeddings -> the Table 2 models).
+        "embeddings" (labelled audio -> cached musicnn or YAMNet embeddings -> the Table 2
+        models).
       model: the predictor, a name of `admlc_tf.predictors.registry.PREDICTORS` of the task's
         family: audio "cgrnn" or "crnn-attention"; features "deep-cplst", "warp", "bpmll" or
         "c2ae" (also for images). None: the task's default (`model_name`).

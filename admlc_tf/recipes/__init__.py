@@ -45,15 +45,20 @@ def configure(config: ExperimentConfig, fields: dict[str, Any],
     `follow`, what follows from them unless given too: `trainer.critic_batch` follows
     `trainer.batch_size`; `--model musicnn` takes musicnn's features (front end, 96 bands, 3 s
     chunks) unless features are given, `--model yamnet` YAMNet's (64 bands, 3.855 s chunks) and
-    its default weights (audioset); the name is the model's (`images-<model>` for images) for the
-    features and images tasks or when `model` is given; `out_dir` is `runs/<name>-<time>`.
+    its default weights (audioset); `--task embeddings` (`--backbone` is its
+    `predictor.backbone`) the default weights of its backbone (mtt for musicnn, audioset for
+    yamnet); the name is the model's (`images-<model>` for images, `embeddings-<model>` or
+    `embeddings-yamnet-<model>`) for the features, images and embeddings tasks or when `model`
+    is given; `out_dir` is `runs/<name>-<time>`.
     """
     fields = dict(fields)
-    if (fields.get("task", config.task) in ("audio", "embeddings")
-            and "images.backbone_weights" in fields):
+    task = fields.get("task", config.task)
+    if task in ("audio", "embeddings") and "images.backbone_weights" in fields:
         # `--backbone-weights` is one flag: for audio it names the musicnn or YAMNet
         # backbone's weights.
         fields["predictor.backbone_weights"] = fields.pop("images.backbone_weights")
+    if task == "embeddings" and "images.backbone" in fields:  # `--backbone` likewise
+        fields["predictor.backbone"] = fields.pop("images.backbone")
     for key, value in fields.items():
         section, _, field = key.rpartition(".")
         setattr(getattr(config, section) if section else config, field, value)
@@ -72,6 +77,13 @@ def configure(config: ExperimentConfig, fields: dict[str, Any],
         if ("predictor.backbone_weights" not in fields
                 and config.predictor.backbone_weights == "mtt"):  # musicnn's default
             config.predictor.backbone_weights = "audioset"
+    if (config.task == "embeddings" and "predictor.backbone_weights" not in fields
+            and config.predictor.backbone_weights == "mtt"):  # the field's (musicnn's) default
+        from admlc_tf.data.embedders import EMBEDDERS
+
+        backbone = EMBEDDERS.get(config.predictor.backbone)
+        if backbone is not None:  # an unknown one is refused by validation, in one line
+            config.predictor.backbone_weights = backbone.default_weights
     if "trainer.critic_batch" not in fields and "trainer.batch_size" in fields:
         config.trainer.critic_batch = config.trainer.batch_size
     if (config.task in ("features", "images", "embeddings") or "model" in fields) \

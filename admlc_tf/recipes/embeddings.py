@@ -2,12 +2,15 @@
 Table 2 models, plain or with the critic.
 
 `--task embeddings` reads any audio layout of the audio task (labels.csv, FSD50K, DESED; its
-splits, folds and vocabulary rules), embeds every clip once with musicnn (frozen;
-`--backbone-weights` mtt, msd, a checkpoint or random) into an HDF5 cache keyed on the clips,
-the backbone and a digest of its weights (`admlc_tf.data.embedding_cache`), then fits one of the
-vector models on the embeddings exactly as `--task images` fits them on image features. The
-export is an audio export: musicnn's front end, the backbone and the fitted model in one graph on
-3 s segments, so `predict.py`, the `segments` signature, timelines and events work unchanged.
+splits, folds and vocabulary rules), embeds every clip once with the backbone `--backbone`
+names (`predictor.backbone`, `admlc_tf.data.embedders`: musicnn, the default, with
+`--backbone-weights` mtt, msd, a checkpoint or random; yamnet with audioset, a yamnet.h5 or
+random; frozen) into an HDF5 cache keyed on the clips, the backbone and a digest of its weights
+(`admlc_tf.data.embedding_cache`), then fits one of the vector models on the embeddings exactly
+as `--task images` fits them on image features (the critic's representation branch reads the
+embeddings). The export is an audio export: the backbone's own front end, the backbone and the
+fitted model in one graph on one segment (musicnn 3 s, YAMNet 3.855 s), so `predict.py`, the
+`segments` signature, timelines and events work unchanged; `--tflite` adds its TFLite files.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from admlc_tf.recipes.vectors import measured_critic, paper_defaults, validate_f
 
 
 def validate(config: ExperimentConfig) -> None:
+    from admlc_tf.data import embedders
     from admlc_tf.data.layouts.registry import LAYOUTS
-    from admlc_tf.predictors.musicnn_transfer import check_weights
 
     if config.data.data_dir is None and config.data.labels_file is None:
         raise AdmlcError("task embeddings embeds your audio: pass --data-dir (or --labels-file)")
@@ -37,13 +40,14 @@ def validate(config: ExperimentConfig) -> None:
         raise AdmlcError("task embeddings reads labels.csv, FSD50K and DESED layouts, not "
                          "chime-home: use the audio task for CHiME-Home")
     validate_fitting(config)
-    check_weights(config.predictor.backbone_weights)
+    embedders.check(config.predictor.backbone, config.predictor.backbone_weights)
 
 
 def prepare(config: ExperimentConfig, run_dir: Optional[Path] = None,
             verbose: bool = True) -> ImageData:
     """Reads the clips, assigns splits as the audio task does, and embeds (or reuses) them."""
-    from admlc_tf.data.embedding_cache import MusicnnEmbedder, build_embedding_cache
+    from admlc_tf.data.embedders import build_embedder
+    from admlc_tf.data.embedding_cache import build_embedding_cache
     from admlc_tf.data.image_cache import CachedMatrix
     from admlc_tf.data.layouts.registry import detect_layout, load_collection
 
@@ -67,7 +71,7 @@ def prepare(config: ExperimentConfig, run_dir: Optional[Path] = None,
     labels = collections.label_matrix(ordered, vocabulary)
     members = {s: np.array([i for i, c in enumerate(ordered) if assignment[c.name] == s],
                            dtype=np.int64) for s in collections.SPLITS}
-    embedder = MusicnnEmbedder(config.predictor.backbone_weights)
+    embedder = build_embedder(config.predictor.backbone, config.predictor.backbone_weights)
     cache_path = build_embedding_cache([(c.name, c.path) for c in ordered], embedder,
                                        cache_dir=data.cache_dir, verbose=verbose)
     dataset = ImageDataset(CachedMatrix(cache_path), labels, vocabulary, Path(clips.root),
@@ -80,30 +84,19 @@ def prepare(config: ExperimentConfig, run_dir: Optional[Path] = None,
 
 
 def segment_model(embedder, predictor):
-    """musicnn mel of one 3 s segment (188 frames) -> the fitted model's outputs, in one model:
-    the first 187 frames (musicnn's patch, what a clip's embedding averages) through the
-    backbone's embedding, then `predictor`."""
-    import keras
-
-    from admlc_tf.predictors import musicnn
-
-    backbone = embedder.model
-    embedding = keras.Model(backbone.input, backbone.get_layer("penultimate_bn").output,
-                            name="musicnn_backbone")
-    mel = keras.Input((None, musicnn.N_MELS), name="features")
-    patch = keras.layers.Cropping1D((0, 1), name="musicnn_patch")(mel)
-    outputs = predictor(embedding(patch, training=False))
-    return keras.Model(mel, outputs, name="predictor")
+    """The backbone's features of one segment -> the fitted model's outputs, in one model
+    (`Embedder.segment_model`: embedded as the cache embeds a clip of that length)."""
+    return embedder.segment_model(predictor)
 
 
 def musicnn_segments() -> FeatureConfig:
-    from admlc_tf.predictors.musicnn_transfer import musicnn_features
+    from admlc_tf.data.musicnn_embedder import MusicnnEmbedder
 
-    return musicnn_features(FeatureConfig())
+    return MusicnnEmbedder.segment_features()
 
 
 class EmbeddingRecipe(ImageRecipe):
-    """One Table 2 model on musicnn clip embeddings, exported as an audio model."""
+    """One Table 2 model on a backbone's clip embeddings, exported as an audio model."""
 
     @staticmethod
     def protocol() -> "EmbeddingProtocolRecipe":
@@ -117,7 +110,9 @@ class EmbeddingRecipe(ImageRecipe):
 
     @staticmethod
     def export_name(config: ExperimentConfig) -> str:
-        return f"embeddings-{config.model_name}"
+        backbone = config.predictor.backbone
+        # musicnn's keeps the name it had before there were other backbones
+        return f"embeddings-{'' if backbone == 'musicnn' else backbone + '-'}{config.model_name}"
 
     def validate(self, config):
         validate(config)
@@ -134,7 +129,8 @@ class EmbeddingRecipe(ImageRecipe):
                                 label_names=data.dataset.label_names,
                                 metadata={"config": config.to_dict(),
                                           "embeddings": data.extractor.metadata()},
-                                features=musicnn_segments(), output=spec.output,
+                                features=data.extractor.segment_features(),
+                                output=spec.output, tflite=config.serving.tflite,
                                 hop_seconds=config.serving.hop_seconds,
                                 pooling=config.serving.pooling,
                                 splits=collections.splits_text(data.assignment),
@@ -142,7 +138,7 @@ class EmbeddingRecipe(ImageRecipe):
 
 
 class EmbeddingProtocolRecipe(ImageProtocolRecipe):
-    """The Table 2 protocol on musicnn clip embeddings (its own r-splits)."""
+    """The Table 2 protocol on a backbone's clip embeddings (its own r-splits)."""
 
     def validate(self, config):
         validate(config)
