@@ -1,9 +1,10 @@
 """YAMNet in `--task embeddings` (issue 25, item 3) and YAMNet's TFLite exports.
 
 The backbone reads a weights file written in the published `yamnet.h5` layout with random
-values (`tests.test_yamnet.write_h5`): the real file cannot be fetched here, and a "random"
-YAMNet's embeddings are all ~1e-20 (its activations die out), which would let a wrong pooling
-or a missing head pass every comparison below."""
+values (`tests.test_yamnet.write_h5`), scaled so a signal survives the 14 blocks: the real file
+cannot be fetched here, a "random" YAMNet's embeddings are all ~1e-20 (its activations die
+out), and `test_yamnet`'s values give every clip the same embedding (the batch norms' offsets
+win); either would let a wrong patching or pooling pass every comparison below."""
 
 from __future__ import annotations
 
@@ -19,9 +20,21 @@ from tests.test_yamnet import published_values, write_h5
 SEGMENT = 61680  # 3.855 s: --model yamnet's chunk, 7 patches of 0.96 s every 0.48 s
 
 
+def varied_values(seed: int = 1) -> dict:
+    """`published_values` with each convolution's kernel at He scale (std sqrt(2 / fan-in))."""
+    values = published_values(seed)
+    for layer, slots in values.items():
+        for slot, kernel in slots.items():
+            if slot in ("kernel", "depthwise_kernel") and layer != "logits":
+                fan_in = 9 if slot == "depthwise_kernel" or layer == "layer1/conv" \
+                    else kernel.shape[2]
+                slots[slot] = (kernel / kernel.std() * np.sqrt(2 / fan_in)).astype(np.float32)
+    return values
+
+
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory) -> Path:
-    return write_h5(tmp_path_factory.mktemp("yamnet") / "yamnet.h5", published_values(seed=1))
+    return write_h5(tmp_path_factory.mktemp("yamnet") / "yamnet.h5", varied_values())
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +119,7 @@ def test_cache_is_keyed_on_the_backbone(tmp_path, embedder):
     patches = yamnet.tag_waveform(embedder.model, wave, yamnet.YamnetMel())["embeddings"]
     assert patches.shape[0] == 3  # 1.5 s: patches at 0, 0.48 and 0.96 s
     np.testing.assert_allclose(rows[1], patches.numpy().mean(0), atol=1e-5)
-    assert np.abs(rows).max() > 1e-3  # the weights file gives embeddings worth comparing
+    assert np.abs(rows[0] - rows[1]).max() > 1e-2  # a tone and noise: embeddings that differ
 
 
 def _head(dims: int, labels: int = 3):
@@ -143,8 +156,8 @@ def test_export_segments_equal_the_head_on_the_embedding(embeddings_export, embe
     assert model.metadata["serving"]["segment_samples"] == SEGMENT
     rng = np.random.default_rng(3)
     t = np.arange(6 * 16000) / 16000
-    wave = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.1 * rng.standard_normal(t.size))
-    wave = wave.astype(np.float32)
+    wave = np.where(t < 2, 0.3 * np.sin(2 * np.pi * 440 * t),  # a tone, loud noise, soft noise
+                    np.where(t < 4, 0.3, 0.02) * rng.standard_normal(t.size)).astype(np.float32)
     out = model.segments(waveform=tf.constant(wave[None]))
     probabilities, starts = out["probabilities"].numpy()[0], out["start_s"].numpy()[0]
     assert probabilities.shape == (3, 3)  # at 0, 2 and 4 s, the last one zero-padded
@@ -153,12 +166,15 @@ def test_export_segments_equal_the_head_on_the_embedding(embeddings_export, embe
         audio = np.pad(wave[k * hop:k * hop + SEGMENT], (0, max(0, SEGMENT - (t.size - k * hop))))
         expected = tf.sigmoid(head(embedder(audio)[None])).numpy()[0]
         np.testing.assert_allclose(probabilities[k], expected, atol=1e-5)
-    assert np.ptp(probabilities) > 1e-3  # not a head on ~0 embeddings
+    assert np.ptp(probabilities, axis=0).max() > 1e-2  # segments of other audio score otherwise
 
 
 def test_embeddings_tflite_matches_the_saved_model(embeddings_export):
     """`model.tflite` of the YAMNet embeddings export, on three segments (a tone, noise,
-    silence), within 1e-4 of the SavedModel's probabilities; the int8 file within 0.05.
+    silence), within 2e-4 of the SavedModel's probabilities (6e-5 measured); the int8 file
+    (dynamic range) only within 0.2 (0.09 measured: it quantises the matmul that projects the
+    magnitude spectrum onto the mel bands, and YAMNet's front end is its own layer, without
+    the log-mel front end's `mel_by_sum`).
     Fails if an op needs the Select TF ops delegate (conversion would refuse), the TFLite
     front end differs from the SavedModel's, or its weights are not the backbone's."""
     from admlc_tf.serving.audio import TFLiteSegments
@@ -170,15 +186,15 @@ def test_embeddings_tflite_matches_the_saved_model(embeddings_export):
                          np.zeros(SEGMENT)]).astype(np.float32)
     expected = model.segment_probabilities(segments).numpy()
     float32 = TFLiteSegments(model.backend_file("tflite"))(segments)
-    np.testing.assert_allclose(float32, expected, atol=1e-4)
+    np.testing.assert_allclose(float32, expected, atol=2e-4)
     int8 = TFLiteSegments(model.backend_file("tflite-int8"))(segments)
-    np.testing.assert_allclose(int8, expected, atol=0.05)
+    np.testing.assert_allclose(int8, expected, atol=0.2)
 
 
 @pytest.mark.slow
 def test_model_yamnet_tflite_matches_the_saved_model(tmp_path, weights):
     """`--model yamnet --tflite`'s export (the audio recipe exports the tagger so): TFLite
-    float32 within 1e-4 of the SavedModel on a chunk. Fails if YAMNet's tagger (its patch
+    float32 within 2e-4 of the SavedModel on a chunk. Fails if YAMNet's tagger (its patch
     cutting and mean layers) cannot be converted to TFLite builtins, or converts to another
     function."""
     from admlc_tf.config import FeatureConfig
@@ -195,7 +211,7 @@ def test_model_yamnet_tflite_matches_the_saved_model(tmp_path, weights):
     segment = (0.2 * np.random.default_rng(5).standard_normal((1, SEGMENT))).astype(np.float32)
     expected = model.segment_probabilities(segment).numpy()
     np.testing.assert_allclose(TFLiteSegments(model.backend_file("tflite"))(segment), expected,
-                               atol=1e-4)
+                               atol=2e-4)
 
 
 def _train(tmp_path, data, weights, *extra):
