@@ -192,7 +192,8 @@ def field_flags() -> dict[str, str]:
     """Config field -> flag, so the library's errors (which name fields) read as flags here."""
     flags = {f"{section}.{field}" if section else field: flag
              for flag, (section, field, _, _) in FLAGS.items()}
-    flags.update({"loss.adversarial": "--no-adversarial", "serving.tflite": "--tflite"})
+    flags.update({"loss.adversarial": "--no-adversarial", "serving.tflite": "--tflite",
+                  "predictor.backbone": "--backbone"})  # the embeddings task's reading of it
     return {field: flag for field, flag in flags.items() if "." in field or "_" in field}
 
 
