@@ -484,17 +484,20 @@ def run_study(study: PretrainedStudy, args, seeds: Sequence[int]) -> None:
             data = prepare(head_config(data_dir, cache, weights, "warp", False, tiny),
                            verbose=False)
             check_same_clips(wanted, test_names(data.assignment), "--task embeddings")
-            cost.setdefault("embedding", {
-                **embedding_cost(data.extractor, [data_dir / n for n in wanted[:30]], 16000),
-                "cache_seconds": round(time.time() - started, 1),
-                "cache_clips": len(data.dataset.names)})
+            if args.cost:
+                cost.setdefault("embedding", {
+                    **embedding_cost(data.extractor, [data_dir / n for n in wanted[:30]],
+                                     16000),
+                    "cache_seconds": round(time.time() - started, 1),
+                    "cache_clips": len(data.dataset.names)})
             embedded.append(data)
         return embedded[0]
 
     def job(config, prepared, run, seed):
         variant = copy.deepcopy(config)
         variant.trainer.seed = seed
-        return lambda: run(variant, prepared(), waveform if seed == seeds[0] else None)
+        measure = args.cost and seed == seeds[0]  # one export per system is its cost
+        return lambda: run(variant, prepared(), waveform if measure else None)
 
     if "heads" in args.paths:
         for seed in seeds:
@@ -525,7 +528,7 @@ def run_study(study: PretrainedStudy, args, seeds: Sequence[int]) -> None:
 
         for seed in seeds:
             study.run("audio", LINEAR, seed, job(config, audio_data, linear_run, seed))
-    if "cgrnn" not in cost:
+    if args.cost and "cgrnn" not in cost:
         cost["cgrnn"] = cgrnn_cost(data_dir, cache, scratch / "export", waveform, tiny)
         study.save()
     shutil.rmtree(scratch, ignore_errors=True)
@@ -556,6 +559,8 @@ def parse_args(argv):
                         help="the critic study JSON of the CGRNN rows (default "
                              "benchmarks/critic_study.json; none with --tiny)")
     parser.add_argument("--no-reference", action="store_true", help="no CGRNN reference rows")
+    parser.add_argument("--no-cost", dest="cost", action="store_false",
+                        help="skip the exports and timings (the test's smoke: they dominate it)")
     parser.add_argument("--out", help="output stem (default benchmarks/pretrained_study; "
                         "--tiny: benchmarks/pretrained_study_tiny)")
     parser.add_argument("--resume", action="store_true",
