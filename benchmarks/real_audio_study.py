@@ -148,7 +148,10 @@ def audio_systems(config, losses: Sequence[str], arms: Sequence[str],
     return out
 
 
-def run_one(config, data) -> dict:
+def run_one(config, data, after: Optional[Callable] = None) -> dict:
+    """Trains one audio system and measures it on the test split. `after(fitted, data)`, when
+    given, adds its dict to the result before the session is cleared (an export, say: the
+    pretrained study measures its cost)."""
     from admlc_tf.recipes.audio import AudioRecipe
     from admlc_tf.trainer import make_strategy
 
@@ -160,6 +163,8 @@ def run_one(config, data) -> dict:
     result = {"measures": values, "hardness_auc": trainer.critic_hardness_auc(validation),
               "early_stopping": trainer.early_stopping,
               "epochs": [h["epoch"] for h in fitted.history][-1:]}
+    if after is not None:
+        result.update(after(fitted, data))
     import keras
 
     keras.backend.clear_session()  # many runs in one process: drop each finished run's graphs
