@@ -63,7 +63,7 @@ from admlc_tf.cli import run_cli  # noqa: E402
 from benchmarks import real_audio  # noqa: E402
 from benchmarks.common import HERE, code_commit, command_line, stamp  # noqa: E402
 from benchmarks.real_audio_study import (REPORTED, SHORT, Study, UsageError, cell,  # noqa: E402
-                                         describe_short, run_one, summarise)
+                                         describe_short, run_one, study_set, summarise)
 from benchmarks.reproduce import _cell_difference, compare, light_mode, measures  # noqa: E402
 
 DEFAULT_SEEDS = 3
@@ -443,26 +443,12 @@ def load_reference(path: Optional[Path], data_summary: Optional[dict],
             "same_build": audio["data"]["summary"] == data_summary}
 
 
-def data_set(args, scratch: Path) -> Path:
-    if args.data_dir:
-        data_dir = Path(args.data_dir).expanduser()
-        if not (data_dir / "labels.csv").is_file():
-            raise UsageError(f"--data-dir {data_dir}: no labels.csv there: build the set with "
-                             f"python benchmarks/real_audio.py build {data_dir}")
-        return data_dir
-    if args.tiny:  # stand-in sounds, as real_audio_study --tiny
-        return Path(real_audio.write_set(scratch / "set", real_audio.synthetic_sources(),
-                                         seed=0, n_dev=40, n_eval=16))
-    return Path(real_audio.build(str(real_audio.default_set_dir()), seed=0,
-                                 n_dev=real_audio.N_DEV, n_eval=real_audio.N_EVAL, tiny=False))
-
-
 def run_study(study: PretrainedStudy, args, seeds: Sequence[int]) -> None:
     from admlc_tf.data import audio
     from admlc_tf.features import read_audio
 
     scratch = Path(tempfile.mkdtemp(prefix="pretrained-study-"))
-    data_dir = data_set(args, scratch)
+    data_dir = study_set(args.data_dir, args.tiny, scratch)
     part = study.result.setdefault("audio", {"runs": {}})
     part["heads"] = list(args.heads)
     part["data"] = {"dir": str(data_dir), "summary": real_audio.describe(data_dir)}

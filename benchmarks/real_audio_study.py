@@ -452,23 +452,28 @@ class Study:
         write_text(self.stem.with_suffix(".md"), markdown(self.result))
 
 
+def study_set(data_dir: Optional[str], tiny: bool, scratch: Path) -> Path:
+    """The real-recording set a study runs on: `--data-dir`, stand-in sounds for `--tiny`, or
+    the default set (built if missing)."""
+    if data_dir:
+        path = Path(data_dir).expanduser()
+        if not (path / "labels.csv").is_file():
+            raise UsageError(f"--data-dir {path}: no labels.csv there: build the set with "
+                             f"python benchmarks/real_audio.py build {path}")
+        return path
+    if tiny:  # stand-in sounds: CI has no business downloading 470 MB of packages
+        return Path(real_audio.write_set(scratch / "set", real_audio.synthetic_sources(),
+                                         seed=0, n_dev=40, n_eval=16))
+    return Path(real_audio.build(str(real_audio.default_set_dir()), seed=0,
+                                 n_dev=real_audio.N_DEV, n_eval=real_audio.N_EVAL, tiny=False))
+
+
 def audio_part(study: Study, args, seeds: Sequence[int], modes: Sequence[str],
                only: Optional[set]) -> None:
     from admlc_tf.data import audio
 
     scratch = Path(tempfile.mkdtemp(prefix="real-audio-study-"))
-    if args.data_dir:
-        data_dir = Path(args.data_dir)
-        if not (data_dir / "labels.csv").is_file():
-            raise UsageError(f"--data-dir {data_dir}: no labels.csv there: build the set with "
-                             f"python benchmarks/real_audio.py build {data_dir}")
-    elif args.tiny:  # stand-in sounds: CI has no business downloading 470 MB of packages
-        data_dir = real_audio.write_set(scratch / "set", real_audio.synthetic_sources(), seed=0,
-                                        n_dev=40, n_eval=16)
-    else:
-        data_dir = real_audio.build(str(real_audio.default_set_dir()), seed=0,
-                                    n_dev=real_audio.N_DEV, n_eval=real_audio.N_EVAL, tiny=False)
-    data_dir = Path(data_dir)
+    data_dir = study_set(args.data_dir, args.tiny, scratch)
     config = base_config(data_dir, scratch / "features", parse_overrides(args.set), args.tiny)
     part = study.result.setdefault("audio", {"runs": {}, "systems": {}})
     part["data"] = {"dir": str(data_dir), "summary": real_audio.describe(data_dir)}

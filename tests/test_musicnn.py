@@ -338,7 +338,8 @@ def test_embedding_cache_is_keyed_on_the_weights(tmp_path):
     """One row per clip, equal to the embedder's output; the same weights reuse the file, other
     weights make another. Fails if the key ignores the weights (a stale cache read for other
     weights) or rows are written out of clip order."""
-    from admlc_tf.data.embedding_cache import MusicnnEmbedder, build_embedding_cache
+    from admlc_tf.data.embedding_cache import build_embedding_cache
+    from admlc_tf.data.musicnn_embedder import MusicnnEmbedder
     from admlc_tf.data.image_cache import CachedMatrix
     from admlc_tf.features import read_audio
 
@@ -366,7 +367,7 @@ def test_task_embeddings_trains_and_exports_an_audio_model(tmp_path):
     cache, or the export is not an audio export (no `segments`, no musicnn features)."""
     import json as json_
 
-    from admlc_tf.data.embedding_cache import MusicnnEmbedder
+    from admlc_tf.data.musicnn_embedder import MusicnnEmbedder
     from admlc_tf.features import read_audio
     from admlc_tf.serving.exported import ExportedPredictor
     from tests.helpers import run_script

@@ -133,12 +133,11 @@ def _head(dims: int, labels: int = 3):
 @pytest.fixture(scope="module")
 def embeddings_export(tmp_path_factory, embedder):
     """The embeddings task's export of a head on YAMNet, with its TFLite files."""
-    from admlc_tf.recipes.embeddings import segment_model
     from admlc_tf.serving.export import export_predictor
     from admlc_tf.serving.exported import ExportedPredictor
 
     head = _head(embedder.dims)
-    path = export_predictor(segment_model(embedder, head),
+    path = export_predictor(embedder.segment_model(head),
                             base_dir=tmp_path_factory.mktemp("export"), name="y",
                             label_names=["a", "b", "c"], metadata={},
                             features=embedder.segment_features(), tflite=True)

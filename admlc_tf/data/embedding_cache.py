@@ -22,7 +22,6 @@ import keras
 import numpy as np
 
 from admlc_tf.data.embedders import Embedder
-from admlc_tf.data.musicnn_embedder import MusicnnEmbedder  # noqa: F401 (its first home)
 from admlc_tf.errors import DataError
 
 CACHE_FORMAT = 1

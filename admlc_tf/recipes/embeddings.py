@@ -20,7 +20,7 @@ from typing import Optional
 
 import numpy as np
 
-from admlc_tf.config import ExperimentConfig, FeatureConfig
+from admlc_tf.config import ExperimentConfig
 from admlc_tf.data.layouts import collection as collections
 from admlc_tf.errors import AdmlcError
 from admlc_tf.recipes.images import ImageData, ImageDataset, ImageProtocolRecipe, ImageRecipe
@@ -83,18 +83,6 @@ def prepare(config: ExperimentConfig, run_dir: Optional[Path] = None,
                      assignment={c.name: assignment[c.name] for c in ordered}, extractor=embedder)
 
 
-def segment_model(embedder, predictor):
-    """The backbone's features of one segment -> the fitted model's outputs, in one model
-    (`Embedder.segment_model`: embedded as the cache embeds a clip of that length)."""
-    return embedder.segment_model(predictor)
-
-
-def musicnn_segments() -> FeatureConfig:
-    from admlc_tf.data.musicnn_embedder import MusicnnEmbedder
-
-    return MusicnnEmbedder.segment_features()
-
-
 class EmbeddingRecipe(ImageRecipe):
     """One Table 2 model on a backbone's clip embeddings, exported as an audio model."""
 
@@ -124,7 +112,7 @@ class EmbeddingRecipe(ImageRecipe):
         from admlc_tf.serving.export import export_predictor
 
         spec = fitted.trainer.task.spec
-        return export_predictor(segment_model(data.extractor, spec.predictor),
+        return export_predictor(data.extractor.segment_model(spec.predictor),
                                 base_dir=config.export_dir, name=config.name,
                                 label_names=data.dataset.label_names,
                                 metadata={"config": config.to_dict(),
